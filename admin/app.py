@@ -1,0 +1,47 @@
+"""The HTTP application: API, admin pages and tracking, assembled on one ASGI app."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from admin.api import contacts, errors, events, health
+from engine.settings import Settings
+from engine.store.db import Database
+
+
+def create_app(settings: Settings, database: Database) -> FastAPI:
+    """Build the app around an open database; the caller owns both lifetimes."""
+    app = FastAPI(
+        title="Nurture",
+        version=version("nurture"),
+        summary="Marketing automation: contacts, events, journeys, mail, tracking, scoring.",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.database = database
+    errors.install(app)
+    for router in (contacts.router, events.router, health.router):
+        app.include_router(router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, summary=app.summary, routes=app.routes
+            )
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(
+                events.event_schema_components()
+            )
+            schema["components"]["securitySchemes"] = {
+                "apiKey": {"type": "http", "scheme": "bearer", "description": "nk_... API key"}
+            }
+            schema["security"] = [{"apiKey": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

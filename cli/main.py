@@ -1,0 +1,52 @@
+"""The ``nurture`` command: the composition root that wires settings, database and faces."""
+
+from __future__ import annotations
+
+import typer
+
+from cli import access
+from cli.runtime import load_settings, out, reported
+from engine.store.db import Database
+from engine.store.migrate import current_revision, head_revision, upgrade
+
+app = typer.Typer(
+    name="nurture",
+    help="Nurture: marketing automation — journeys, segmented mail, tracking, scoring, handoff.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+db = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db, name="db")
+app.add_typer(access.users, name="users")
+app.add_typer(access.apikeys, name="apikeys")
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the database to this version's schema (safe to run again)."""
+    settings = load_settings()
+    database = Database.from_settings(settings)
+    with reported():
+        before = current_revision(database.engine)
+        upgrade(database.engine)
+        after = current_revision(database.engine)
+    out.print(
+        f"database at migration {after}"
+        + ("" if before == after else f" (was {before or 'empty'})")
+    )
+
+
+@db.command("status")
+def db_status() -> None:
+    """Show the database's migration and the one this code needs."""
+    database = Database.from_settings(load_settings())
+    current, head = current_revision(database.engine), head_revision(database.engine)
+    out.print(
+        f"database: {database.engine.url.render_as_string()}\nmigration: {current or 'none'} (code needs {head})"
+    )
+    if current != head:
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,145 @@
+"""Event ingestion as set work: a batch costs a handful of statements, not one per event."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from engine.contacts.service import dialect_insert
+from engine.errors import FieldProblem, InvalidInput, TooLarge
+from engine.events.schemas import MAX_BATCH, EventIn, IngestResult
+from engine.store.models import Contact, Event
+
+#: Clock skew we tolerate in a sender's occurred_at before calling it a mistake.
+MAX_FUTURE = timedelta(hours=24)
+
+
+def check_batch_size(count: int) -> None:
+    """Raise TooLarge when a batch is over the documented limit."""
+    if count > MAX_BATCH:
+        raise TooLarge(
+            f"a batch holds at most {MAX_BATCH:,} events; this one has {count:,}",
+            problems=[FieldProblem("body", f"split into batches of at most {MAX_BATCH:,}")],
+        )
+
+
+def ingest_events(
+    session: Session, events: Sequence[EventIn], *, now: datetime, source: str = "api"
+) -> IngestResult:
+    """Store events (creating unknown contacts), skipping any whose idempotency key is known.
+
+    Raises TooLarge over ``MAX_BATCH`` and InvalidInput for times too far in the future.
+    """
+    check_batch_size(len(events))
+    future = [
+        FieldProblem(f"[{i}].occurred_at", "is more than 24 hours in the future")
+        for i, e in enumerate(events)
+        if e.occurred_at and e.occurred_at - now > MAX_FUTURE
+    ]
+    if future:
+        raise InvalidInput("events from the future", problems=future)
+    contact_ids, created = _ensure_contacts(session, {e.email for e in events}, now=now)
+    # First occurrence of a key in the batch wins, like a re-post would.
+    seen_keys: set[str] = set()
+    rows: list[dict[str, Any]] = []
+    positions: list[int] = []
+    for position, e in enumerate(events):
+        if e.idempotency_key is not None:
+            if e.idempotency_key in seen_keys:
+                continue
+            seen_keys.add(e.idempotency_key)
+        positions.append(position)
+        rows.append(
+            {
+                "contact_id": contact_ids[e.email],
+                "type": e.type,
+                "properties": e.properties,
+                "occurred_at": e.occurred_at or now,
+                "received_at": now,
+                "source": source,
+                "idempotency_key": e.idempotency_key,
+            }
+        )
+    event_ids: list[int | None] = [None] * len(events)
+    keyed = [(p, r) for p, r in zip(positions, rows, strict=True) if r["idempotency_key"]]
+    keyless = [(p, r) for p, r in zip(positions, rows, strict=True) if not r["idempotency_key"]]
+    if keyed:
+        stmt = (
+            dialect_insert(session, Event)
+            .on_conflict_do_nothing(index_elements=[Event.idempotency_key])
+            .returning(Event.id, Event.idempotency_key)
+        )
+        new_ids = {key: event_id for event_id, key in session.execute(stmt, [r for _, r in keyed])}
+        for position, row in keyed:
+            event_ids[position] = new_ids.get(str(row["idempotency_key"]))
+    if keyless:
+        stmt = insert(Event).returning(Event.id, sort_by_parameter_order=True)
+        for (position, _), event_id in zip(
+            keyless, session.scalars(stmt, [r for _, r in keyless]), strict=True
+        ):
+            event_ids[position] = event_id
+    if rows:
+        session.execute(
+            update(Contact)
+            .where(Contact.id.in_({r["contact_id"] for r in rows}))
+            .values(
+                last_seen_at=select(func.max(Event.occurred_at))
+                .where(Event.contact_id == Contact.id)
+                .scalar_subquery()
+            )
+        )
+    accepted = sum(1 for i in event_ids if i is not None)
+    return IngestResult(
+        accepted=accepted,
+        duplicates=len(events) - accepted,
+        contacts_created=created,
+        event_ids=event_ids,
+    )
+
+
+def _ensure_contacts(
+    session: Session, emails: set[str], *, now: datetime
+) -> tuple[dict[str, int], int]:
+    """Return ids for every email, creating bare contacts for the unknown ones."""
+    stmt = (
+        dialect_insert(session, Contact)
+        .on_conflict_do_nothing(index_elements=[Contact.email])
+        .returning(Contact.id, Contact.email)
+    )
+    created = {
+        email: contact_id
+        for contact_id, email in session.execute(
+            stmt,
+            [
+                {
+                    "email": e,
+                    "attributes": {},
+                    "lifecycle_stage": "subscriber",
+                    "score": 0,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for e in sorted(emails)
+            ],
+        )
+    }
+    missing = emails - created.keys()
+    ids = dict(created)
+    if missing:
+        ids.update(
+            (email, contact_id)
+            for email, contact_id in session.execute(
+                select(Contact.email, Contact.id).where(Contact.email.in_(missing))
+            )
+        )
+    unknown = emails - ids.keys()
+    if unknown:  # erased between the insert and the select, by a concurrent request
+        raise InvalidInput(
+            "contacts vanished during ingestion; retry the batch",
+            problems=[FieldProblem("email", e) for e in sorted(unknown)],
+        )
+    return ids, len(created)

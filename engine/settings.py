@@ -1,0 +1,148 @@
+"""One settings class for every process, read from ``NURTURE_*`` env vars and ``.env``."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from engine.errors import ConfigurationError
+
+#: Secrets that show up in tutorials and must never sign production links.
+_PLACEHOLDER_SECRETS = frozenset(
+    {
+        "",
+        "changeme",
+        "change-me",
+        "changethis",
+        "secret",
+        "secret-key",
+        "your-secret-key",
+        "nurture",
+        "password",
+        "development",
+        "dev",
+        "test",
+        "xxx",
+    }
+)
+_MIN_SECRET_LENGTH = 32
+
+
+class Settings(BaseSettings):
+    """Runtime configuration; embedded defaults need nothing but a writable ``./var/``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="NURTURE_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    var_dir: Path = Field(Path("var"), description="Embedded mode's data folder.")
+    database_url: str = Field(
+        "", description="SQLAlchemy URL; empty = SQLite file var/nurture.db (embedded)."
+    )
+    broker_url: str = Field(
+        "", description="redis://host:port/db for dramatiq; empty = in-process broker."
+    )
+    smtp_url: str = Field(
+        "", description="smtp://host:port or smtps://user:pass@host:port; empty = capture."
+    )
+    public_url: str = Field(
+        "http://127.0.0.1:8000", description="Base URL of tracking links and the admin UI."
+    )
+    secret_key: SecretStr = Field(
+        SecretStr(""), description="Signing key(s), comma-separated: first signs, all verify."
+    )
+    journeys_dir: Path = Path("journeys")
+    templates_dir: Path = Path("templates")
+    redis_url: str = Field("", description="Redis for locks and buffers; default: broker_url.")
+    log_level: str = "INFO"
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_is_http(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.netloc:
+            raise ValueError("must be an http(s) URL such as https://mail.example.com")
+        return value.rstrip("/")
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url_scheme(cls, value: str) -> str:
+        if value and urlsplit(value).scheme not in {"smtp", "smtps"}:
+            raise ValueError("must start with smtp:// or smtps://")
+        return value
+
+    @field_validator("broker_url")
+    @classmethod
+    def _broker_url_scheme(cls, value: str) -> str:
+        if value and urlsplit(value).scheme not in {"redis", "rediss"}:
+            raise ValueError("must be a redis:// URL (empty = in-process broker)")
+        return value
+
+    @cached_property
+    def embedded(self) -> bool:
+        """True when no external service is configured: SQLite and the in-process broker."""
+        return not self.broker_url and self.resolved_database_url.startswith("sqlite")
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to the SQLite file in ``var_dir``."""
+        if self.database_url:
+            return _with_driver(self.database_url)
+        return f"sqlite:///{(self.var_dir / 'nurture.db').as_posix()}"
+
+    @cached_property
+    def resolved_redis_url(self) -> str:
+        """Redis for locks and buffers; empty in embedded mode."""
+        return self.redis_url or self.broker_url
+
+    def signing_keys(self) -> list[bytes]:
+        """Return the signing keys, newest first; generate and keep one in embedded mode.
+
+        Raises ConfigurationError outside embedded mode when no strong key is set.
+        """
+        raw = self.secret_key.get_secret_value()
+        keys = [k.strip() for k in raw.split(",") if k.strip()]
+        if not keys:
+            if not self.embedded:
+                raise ConfigurationError(
+                    "NURTURE_SECRET_KEY is required when PostgreSQL or Redis is configured; "
+                    'generate one with: python -c "import secrets; print(secrets.token_urlsafe(48))"'
+                )
+            keys = [_embedded_secret(self.var_dir)]
+        for key in keys:
+            if key.lower() in _PLACEHOLDER_SECRETS or len(key) < _MIN_SECRET_LENGTH:
+                raise ConfigurationError(
+                    f"NURTURE_SECRET_KEY: a key of {len(key)} characters looks like a placeholder; "
+                    f"use at least {_MIN_SECRET_LENGTH} random characters"
+                )
+        return [k.encode() for k in keys]
+
+
+def _with_driver(url: str) -> str:
+    """Pick psycopg 3 for bare ``postgresql://`` URLs, which SQLAlchemy maps to psycopg2."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _embedded_secret(var_dir: Path) -> str:
+    """Read the embedded signing key, creating it (mode 0600) on first use."""
+    path = var_dir / "secret_key"
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process of this install won the race
+        return path.read_text(encoding="utf-8").strip()
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(key + "\n")
+    return key

@@ -1,0 +1,53 @@
+"""Every table, importable from one place (Alembic and repositories read ``Base.metadata``)."""
+
+from engine.store.models.access import ROLES, SCOPES, ApiKey, User
+from engine.store.models.base import Base
+from engine.store.models.contacts import (
+    LIFECYCLE_STAGES,
+    AnonymousIdentity,
+    ConsentRecord,
+    Contact,
+    ContactList,
+    ContactTag,
+    Erasure,
+    ListMember,
+    Subscription,
+)
+from engine.store.models.events import Event
+from engine.store.models.journeys import Enrollment, Journey, JourneyVersion, OutboxMessage, StepRun
+from engine.store.models.messages import Link, Message, TrackingEvent
+from engine.store.models.operations import ProcessHeartbeat
+from engine.store.models.sales import Handoff, ScoreChange, StageChange
+from engine.store.models.suppressions import SUPPRESSION_REASONS, Suppression
+
+__all__ = [
+    "LIFECYCLE_STAGES",
+    "ROLES",
+    "SCOPES",
+    "SUPPRESSION_REASONS",
+    "AnonymousIdentity",
+    "ApiKey",
+    "Base",
+    "ConsentRecord",
+    "Contact",
+    "ContactList",
+    "ContactTag",
+    "Enrollment",
+    "Erasure",
+    "Event",
+    "Handoff",
+    "Journey",
+    "JourneyVersion",
+    "Link",
+    "ListMember",
+    "Message",
+    "OutboxMessage",
+    "ProcessHeartbeat",
+    "ScoreChange",
+    "StageChange",
+    "StepRun",
+    "Subscription",
+    "Suppression",
+    "TrackingEvent",
+    "User",
+]

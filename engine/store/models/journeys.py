@@ -1,0 +1,123 @@
+"""Published journeys, their immutable versions, and the enrollments that run through them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from engine.store.models.base import Base
+from engine.store.types import BigId, Json, UTCDateTime
+
+
+class Journey(Base):
+    """A journey by its stable id (``b2b-lead-nurture``); its steps live in versions."""
+
+    __tablename__ = "journeys"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    active_version: Mapped[int | None]
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class JourneyVersion(Base):
+    """One published version: the YAML as written and its compiled spec; never changed."""
+
+    __tablename__ = "journey_versions"
+
+    journey_id: Mapped[str] = mapped_column(
+        ForeignKey("journeys.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(Text)
+    spec: Mapped[dict[str, Any]] = mapped_column(Json)
+    checksum: Mapped[str] = mapped_column(String(64))
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    published_by: Mapped[str] = mapped_column(String(200))
+
+
+class Enrollment(Base):
+    """A contact's run through one journey version: where it is and when it next wakes.
+
+    The database row is the durable timer: the scheduler sweeps rows whose ``wake_at`` is due,
+    and ``waiting_on`` says which event would wake it sooner.
+    """
+
+    __tablename__ = "enrollments"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    journey_id: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int]
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    step: Mapped[str] = mapped_column(String(64))
+    wake_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    waiting_on: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    entry: Mapped[dict[str, Any]] = mapped_column(Json)
+    state: Mapped[dict[str, Any]] = mapped_column(Json)
+    steps_taken: Mapped[int] = mapped_column(default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    entered_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    exited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    exit_reason: Mapped[str | None] = mapped_column(String(200))
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["journey_id", "version"],
+            ["journey_versions.journey_id", "journey_versions.version"],
+            ondelete="CASCADE",
+        ),
+        Index("ix_enrollments_status_wake_at", "status", "wake_at"),
+        Index("ix_enrollments_contact_id_journey_id_key", "contact_id", "journey_id", "key"),
+        Index("ix_enrollments_journey_id_step", "journey_id", "step"),
+    )
+
+
+class StepRun(Base):
+    """One execution of a step; the unique key makes a redelivered message a no-op."""
+
+    __tablename__ = "step_runs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    enrollment_id: Mapped[int] = mapped_column(ForeignKey("enrollments.id", ondelete="CASCADE"))
+    step: Mapped[str] = mapped_column(String(64))
+    attempt: Mapped[int]
+    status: Mapped[str] = mapped_column(String(16))
+    result: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("enrollment_id", "step", "attempt"),)
+
+
+class OutboxMessage(Base):
+    """Work to dispatch, written in the same transaction as the state change that caused it."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    topic: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(Json)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    available_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(default=0)
+
+    __table_args__ = (
+        Index("ix_outbox_dispatched_at_available_at", "dispatched_at", "available_at"),
+    )
