@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from cli import access
-from cli.runtime import load_settings, out, reported
+from cli.runtime import fail, load_settings, out, reported
 from engine.store.db import Database
-from engine.store.migrate import current_revision, head_revision, upgrade
+from engine.store.migrate import current_revision, downgrade, head_revision, upgrade
 
 app = typer.Typer(
     name="nurture",
@@ -19,6 +21,8 @@ db = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db, name="db")
 app.add_typer(access.users, name="users")
 app.add_typer(access.apikeys, name="apikeys")
+# -- feature sub-commands (one line each) --
+# -- end of feature sub-commands --
 
 
 @db.command("upgrade")
@@ -34,6 +38,22 @@ def db_upgrade() -> None:
         f"database at migration {after}"
         + ("" if before == after else f" (was {before or 'empty'})")
     )
+
+
+@db.command("downgrade")
+def db_downgrade(
+    revision: Annotated[str, typer.Argument(help="Target migration id, or 'base' for empty")],
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Confirm: dropped tables lose their data")
+    ] = False,
+) -> None:
+    """Migrate back to an earlier schema (for rolling back a release)."""
+    if not yes:
+        fail("downgrading drops the tables and columns added since; add --yes to confirm")
+    database = Database.from_settings(load_settings())
+    with reported():
+        downgrade(database.engine, revision)
+    out.print(f"database at migration {current_revision(database.engine) or 'none (empty)'}")
 
 
 @db.command("status")

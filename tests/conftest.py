@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import uuid
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,9 +22,11 @@ from engine.store.db import Database
 from engine.store.migrate import upgrade
 from engine.store.models import Base
 
-warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-
-BACKENDS = [b.strip() for b in os.environ.get("NURTURE_TEST_DATABASES", "sqlite,postgresql").split(",") if b.strip()]
+BACKENDS = [
+    b.strip()
+    for b in os.environ.get("NURTURE_TEST_DATABASES", "sqlite,postgresql").split(",")
+    if b.strip()
+]
 POSTGRES_URL = os.environ.get(
     "NURTURE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
@@ -33,7 +34,9 @@ TEST_SECRET = "test-secret-" + "x" * 40
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def migrated_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def migrated_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """A database URL at the newest migration, one per backend for the whole run."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'nurture.db'}"

@@ -42,6 +42,14 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         command.upgrade(config, revision)
 
 
+def downgrade(engine: Engine, revision: str) -> None:
+    """Migrate the database back to ``revision`` (``base`` = empty); data in dropped tables is lost."""
+    config = alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+
 def require_current(engine: Engine) -> None:
     """Refuse to serve a database that is behind the code (production runs migrations apart).
 

@@ -27,7 +27,11 @@ def key_for(database: Database) -> Callable[..., dict[str, str]]:
     def make(*scopes: str, user_id: int | None = None) -> dict[str, str]:
         with database.unit_of_work() as session:
             key = create_api_key(
-                session, name="test " + ",".join(scopes), scopes=list(scopes), now=utcnow(), user_id=user_id
+                session,
+                name="test " + ",".join(scopes),
+                scopes=list(scopes),
+                now=utcnow(),
+                user_id=user_id,
             )
         return {"Authorization": f"Bearer {key}"}
 

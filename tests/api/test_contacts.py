@@ -27,7 +27,10 @@ def test_upsert_creates_then_updates_by_email_in_any_case(client, admin, databas
 
     again = client.post(
         "/api/contacts",
-        json={"email": "TARO.YAMADA@example.co.jp", "attributes": {"subscription": {"plan": "pro"}}},
+        json={
+            "email": "TARO.YAMADA@example.co.jp",
+            "attributes": {"subscription": {"plan": "pro"}},
+        },
         headers=admin,
     )
     assert again.status_code == 200
@@ -47,7 +50,9 @@ def test_get_returns_score_grade_stage_tags_and_consent(client, admin):
             **YAMADA,
             "lifecycle_stage": "lead",
             "tags": ["セミナー参加", "vip"],
-            "consent": [{"granted": True, "source": "form:seminar", "text": "お知らせメールを受け取る"}],
+            "consent": [
+                {"granted": True, "source": "form:seminar", "text": "お知らせメールを受け取る"}
+            ],
         },
         headers=admin,
     )
@@ -76,7 +81,11 @@ def test_patch_clears_and_merges_and_records_stage_change(client, admin, databas
     client.post("/api/contacts", json={**YAMADA, "lifecycle_stage": "lead"}, headers=admin)
     response = client.patch(
         "/api/contacts/taro.yamada@example.co.jp",
-        json={"first_name": None, "lifecycle_stage": "mql", "attributes": {"subscription": {"end_date": None}}},
+        json={
+            "first_name": None,
+            "lifecycle_stage": "mql",
+            "attributes": {"subscription": {"end_date": None}},
+        },
         headers=admin,
     )
     assert response.status_code == 200
@@ -84,22 +93,36 @@ def test_patch_clears_and_merges_and_records_stage_change(client, admin, databas
     assert body["first_name"] is None
     assert body["attributes"] == {"company": "株式会社ノースウィンド", "subscription": {}}
     with database.sessions() as session:
-        stages = session.execute(select(StageChange.from_stage, StageChange.to_stage).order_by(StageChange.id)).all()
+        stages = session.execute(
+            select(StageChange.from_stage, StageChange.to_stage).order_by(StageChange.id)
+        ).all()
     assert [tuple(s) for s in stages] == [(None, "lead"), ("lead", "mql")]
 
 
 def test_patch_to_an_email_in_use_is_a_conflict(client, admin):
     client.post("/api/contacts", json=YAMADA, headers=admin)
     client.post("/api/contacts", json={"email": "hanako@example.jp"}, headers=admin)
-    response = client.patch("/api/contacts/hanako@example.jp", json={"email": "taro.yamada@example.co.jp"}, headers=admin)
+    response = client.patch(
+        "/api/contacts/hanako@example.jp",
+        json={"email": "taro.yamada@example.co.jp"},
+        headers=admin,
+    )
     assert response.status_code == 409
     assert response.json()["error"]["fields"][0]["field"] == "email"
 
 
 def test_delete_erases_personal_data_and_keeps_a_hash(client, admin, database):
-    client.post("/api/contacts", json={**YAMADA, "consent": [{"granted": True, "source": "import"}]}, headers=admin)
-    client.post("/api/events", json={"type": "page_viewed", "email": YAMADA["email"]}, headers=admin)
-    assert client.delete("/api/contacts/taro.yamada@example.co.jp", headers=admin).status_code == 204
+    client.post(
+        "/api/contacts",
+        json={**YAMADA, "consent": [{"granted": True, "source": "import"}]},
+        headers=admin,
+    )
+    client.post(
+        "/api/events", json={"type": "page_viewed", "email": YAMADA["email"]}, headers=admin
+    )
+    assert (
+        client.delete("/api/contacts/taro.yamada@example.co.jp", headers=admin).status_code == 204
+    )
     assert client.get("/api/contacts/taro.yamada@example.co.jp", headers=admin).status_code == 404
     with database.sessions() as session:
         for model in (Contact, Event, ConsentRecord):
@@ -111,7 +134,10 @@ def test_list_is_keyset_paginated_and_filtered(client, admin):
     for i in range(7):
         client.post(
             "/api/contacts",
-            json={"email": f"user{i}@example.jp", "attributes": {"company": "ノース" if i % 2 else "South"}},
+            json={
+                "email": f"user{i}@example.jp",
+                "attributes": {"company": "ノース" if i % 2 else "South"},
+            },
             headers=admin,
         )
     seen, cursor = [], None
@@ -124,7 +150,11 @@ def test_list_is_keyset_paginated_and_filtered(client, admin):
             break
     assert seen == [f"user{i}@example.jp" for i in range(7)]
     north = client.get("/api/contacts", params={"attr.company": "ノース"}, headers=admin).json()
-    assert [c["email"] for c in north["items"]] == ["user1@example.jp", "user3@example.jp", "user5@example.jp"]
+    assert [c["email"] for c in north["items"]] == [
+        "user1@example.jp",
+        "user3@example.jp",
+        "user5@example.jp",
+    ]
     search = client.get("/api/contacts", params={"q": "USER4"}, headers=admin).json()
     assert [c["email"] for c in search["items"]] == ["user4@example.jp"]
 
@@ -138,8 +168,16 @@ def test_bad_cursor_is_named(client, admin):
 def test_scopes_are_enforced(client, key_for):
     ingest = key_for("ingest")
     sales = key_for("sales")
-    assert client.post("/api/contacts", json={"email": "a@example.jp"}, headers=ingest).status_code == 403
-    assert client.post("/api/events", json={"type": "x", "email": "a@example.jp"}, headers=ingest).status_code == 202
+    assert (
+        client.post("/api/contacts", json={"email": "a@example.jp"}, headers=ingest).status_code
+        == 403
+    )
+    assert (
+        client.post(
+            "/api/events", json={"type": "x", "email": "a@example.jp"}, headers=ingest
+        ).status_code
+        == 202
+    )
     assert client.get("/api/contacts/a@example.jp", headers=ingest).status_code == 403
     assert client.get("/api/contacts/a@example.jp", headers=sales).status_code == 200
     assert client.delete("/api/contacts/a@example.jp", headers=sales).status_code == 403
@@ -150,9 +188,13 @@ def test_scopes_are_enforced(client, key_for):
 
 def test_tags_and_consent_endpoints(client, admin):
     client.post("/api/contacts", json=YAMADA, headers=admin)
-    tagged = client.post("/api/contacts/taro.yamada@example.co.jp/tags", json={"add": ["a", "b"]}, headers=admin)
+    tagged = client.post(
+        "/api/contacts/taro.yamada@example.co.jp/tags", json={"add": ["a", "b"]}, headers=admin
+    )
     assert tagged.json()["tags"] == ["a", "b"]
-    untagged = client.post("/api/contacts/taro.yamada@example.co.jp/tags", json={"remove": ["a"]}, headers=admin)
+    untagged = client.post(
+        "/api/contacts/taro.yamada@example.co.jp/tags", json={"remove": ["a"]}, headers=admin
+    )
     assert untagged.json()["tags"] == ["b"]
     withdrawn = client.post(
         "/api/contacts/taro.yamada@example.co.jp/consent",

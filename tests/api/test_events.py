@@ -15,7 +15,11 @@ def count(database, model) -> int:
 def test_single_event_creates_unknown_contact(client, admin, database):
     response = client.post(
         "/api/events",
-        json={"type": "form_submitted", "email": "suzuki@example.jp", "properties": {"form_id": "資料請求"}},
+        json={
+            "type": "form_submitted",
+            "email": "suzuki@example.jp",
+            "properties": {"form_id": "資料請求"},
+        },
         headers=admin,
     )
     assert response.status_code == 202
@@ -36,8 +40,12 @@ def test_idempotency_key_stores_once_across_and_within_calls(client, admin, data
 
 def test_batch_keeps_order_of_ids_and_times(client, admin, database):
     events = [
-        {"type": "page_viewed", "email": f"p{i % 3}@example.jp", "properties": {"n": i},
-         "occurred_at": f"2026-11-{10 + i:02d}T09:00:00+09:00"}
+        {
+            "type": "page_viewed",
+            "email": f"p{i % 3}@example.jp",
+            "properties": {"n": i},
+            "occurred_at": f"2026-11-{10 + i:02d}T09:00:00+09:00",
+        }
         for i in range(9)
     ]
     events[4]["idempotency_key"] = "k4"
@@ -67,7 +75,9 @@ def test_invalid_event_rejects_whole_batch_naming_each_field(client, admin, data
 
 def test_malformed_json_is_400_naming_the_body(client, admin):
     response = client.post(
-        "/api/events", content=b'[{"type": "x",', headers={**admin, "content-type": "application/json"}
+        "/api/events",
+        content=b'[{"type": "x",',
+        headers={**admin, "content-type": "application/json"},
     )
     assert response.status_code == 400
     error = response.json()["error"]
@@ -93,7 +103,9 @@ def test_full_batch_of_ten_thousand_is_accepted(client, admin, database):
 
 def test_far_future_event_is_refused(client, admin):
     response = client.post(
-        "/api/events", json={"type": "x", "email": "a@example.jp", "occurred_at": "2099-01-01T00:00:00Z"}, headers=admin
+        "/api/events",
+        json={"type": "x", "email": "a@example.jp", "occurred_at": "2099-01-01T00:00:00Z"},
+        headers=admin,
     )
     assert response.status_code == 422
     assert response.json()["error"]["fields"][0]["field"] == "[0].occurred_at"
