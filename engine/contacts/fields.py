@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 import zoneinfo
-from functools import cache
+from functools import cache, lru_cache
 
 from email_validator import EmailNotValidError, validate_email
 
 _LOCALE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
 
 
+@lru_cache(maxsize=65_536)  # the same few addresses recur throughout an event batch
 def normalize_email(raw: str) -> str:
     """Return the address in the one form we store (trimmed, lower case, IDN domain as Unicode).
 
