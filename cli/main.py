@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cli import access
+from cli import access, journeys, processes
 from cli.runtime import fail, load_settings, out, reported
 from engine.store.db import Database
 from engine.store.migrate import current_revision, downgrade, head_revision, upgrade
@@ -22,6 +22,11 @@ app.add_typer(db, name="db")
 app.add_typer(access.users, name="users")
 app.add_typer(access.apikeys, name="apikeys")
 # -- feature sub-commands (one line each) --
+app.add_typer(journeys.app, name="journeys")
+app.command("up")(processes.up)
+app.command("api")(processes.api)
+app.command("worker")(processes.worker)
+app.command("scheduler")(processes.scheduler)
 # -- end of feature sub-commands --
 
 

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     secret_key: SecretStr = Field(
         SecretStr(""), description="Signing key(s), comma-separated: first signs, all verify."
     )
+    capture_smtp_port: int = Field(
+        2525, ge=0, le=65535, description="Embedded SMTP capture port on 127.0.0.1 (0 = any free)."
+    )
     journeys_dir: Path = Path("journeys")
     templates_dir: Path = Path("templates")
     redis_url: str = Field("", description="Redis for locks and buffers; default: broker_url.")

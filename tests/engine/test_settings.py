@@ -97,3 +97,10 @@ def test_rotated_keys_newest_first(monkeypatch, tmp_path):
 def test_bad_urls_are_named(monkeypatch, tmp_path, name, value):
     with pytest.raises(ValueError, match=name.removeprefix("NURTURE_").lower()):
         make(monkeypatch, tmp_path, **{name: value})
+
+
+def test_capture_port_is_a_validated_setting(monkeypatch, tmp_path):
+    assert make(monkeypatch, tmp_path).capture_smtp_port == 2525
+    assert make(monkeypatch, tmp_path, NURTURE_CAPTURE_SMTP_PORT="0").capture_smtp_port == 0
+    with pytest.raises(ValueError, match="capture_smtp_port"):
+        make(monkeypatch, tmp_path, NURTURE_CAPTURE_SMTP_PORT="smtp")

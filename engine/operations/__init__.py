@@ -1,0 +1,1 @@
+"""Operations: what running processes say about themselves (heartbeats, liveness)."""
