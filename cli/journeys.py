@@ -7,14 +7,16 @@ Until the catalog service exists, known templates and segments come from disk.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
-from engine.journey import Catalog, Diagnostic, Report, journey_json_schema, validate_journey
+from cli.runtime import load_settings
+
+if TYPE_CHECKING:  # the journey core builds its models on import: load it when a command runs
+    from engine.journey import Catalog, Report
 
 app = typer.Typer(
     help="Validate journey YAML files and export the journey JSON schema.",
@@ -26,18 +28,10 @@ TEMPLATE_SUFFIXES = frozenset({".mjml", ".html", ".htm", ".j2", ".jinja", ".jinj
 JOURNEY_SUFFIXES = (".yaml", ".yml")
 
 
-def journeys_dir() -> Path:
-    """Return the journeys folder: ``$NURTURE_JOURNEYS_DIR`` or ``./journeys``."""
-    return Path(os.environ.get("NURTURE_JOURNEYS_DIR", "journeys"))
-
-
-def templates_dir() -> Path:
-    """Return the templates folder: ``$NURTURE_TEMPLATES_DIR`` or ``./templates``."""
-    return Path(os.environ.get("NURTURE_TEMPLATES_DIR", "templates"))
-
-
 def catalog_from_disk(journeys: Path, templates: Path) -> Catalog:
     """Build a catalog from template files and segment files; an empty kind is left unchecked."""
+    from engine.journey import Catalog
+
     template_names = (
         {
             p.name.split(".")[0]
@@ -69,6 +63,8 @@ def _journey_files(paths: list[Path]) -> list[Path]:
 
 
 def _check_file(path: Path, catalog: Catalog) -> Report:
+    from engine.journey import Diagnostic, Report, validate_journey
+
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -94,12 +90,13 @@ def validate(
 ) -> None:
     """Check journeys and report every problem as ``file:line:col: error[CODE] path: message``."""
     console = Console(stderr=True)
-    base = journeys_dir()
+    settings = load_settings()
+    base = settings.journeys_dir
     files = _journey_files(paths or [base])
     if not files:
         console.print(f"[yellow]no journey files found in {base}[/yellow]")
         raise typer.Exit(2)
-    catalog = catalog_from_disk(base, templates_dir())
+    catalog = catalog_from_disk(base, settings.templates_dir)
     reports = [_check_file(path, catalog) for path in files]
     diagnostics = [d for report in reports for d in report.diagnostics]
     if as_json:
@@ -124,6 +121,8 @@ def schema(
     ] = None,
 ) -> None:
     """Print the journey/v1 JSON Schema (for editor autocomplete and checks)."""
+    from engine.journey import journey_json_schema
+
     text = json.dumps(journey_json_schema(), indent=2, ensure_ascii=False) + "\n"
     if output is None:
         typer.echo(text, nl=False)

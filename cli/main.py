@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from cli import access, journeys, processes
+from cli import access, contacts, journeys, processes
+from cli import bench as bench_cli
 from cli.runtime import fail, load_settings, out, reported
 from engine.store.db import Database
 from engine.store.migrate import current_revision, downgrade, head_revision, upgrade
@@ -27,6 +28,8 @@ app.command("up")(processes.up)
 app.command("api")(processes.api)
 app.command("worker")(processes.worker)
 app.command("scheduler")(processes.scheduler)
+app.add_typer(contacts.app, name="contacts")
+app.command("bench")(bench_cli.bench)
 # -- end of feature sub-commands --
 
 

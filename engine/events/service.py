@@ -13,6 +13,7 @@ from engine.contacts.service import dialect_insert
 from engine.errors import FieldProblem, InvalidInput, TooLarge
 from engine.events.schemas import MAX_BATCH, EventIn, IngestResult
 from engine.store.models import Contact, Event
+from engine.store.models.base import table_of
 
 #: Clock skew we tolerate in a sender's occurred_at before calling it a mistake.
 MAX_FUTURE = timedelta(hours=24)
@@ -105,7 +106,7 @@ def _insert_events(session: Session, rows: list[dict[str, Any]]) -> list[int | N
         for i in keyed:
             ids[i] = new.get(rows[i]["idempotency_key"])
     if keyless:
-        stmt = insert(Event).returning(Event.id, sort_by_parameter_order=True)
+        stmt = insert(table_of(Event)).returning(Event.id, sort_by_parameter_order=True)
         for i, event_id in zip(
             keyless, session.scalars(stmt, [rows[i] for i in keyless]), strict=True
         ):
