@@ -7,10 +7,11 @@ from typing import Literal
 
 from pydantic import Field
 
+from engine.journey.actions import Advance, Decision, Finish
 from engine.journey.base import Name, SpecModel
 from engine.journey.conditions import Condition
 from engine.journey.diagnostics import Finding, Path
-from engine.journey.steps.base import Exit, StepBase, StepContext
+from engine.journey.steps.base import Exit, PlanContext, StepBase, StepContext
 
 
 class Case(SpecModel):
@@ -69,3 +70,19 @@ class BranchStep(StepBase):
                     yield Finding("E408", (*path, key), f"'{key}' belongs to 'if'; use 'default'")
         elif self.default is not None:
             yield Finding("E408", (*path, "default"), "'default' belongs to 'cases'; use 'else'")
+
+    def plan(self, ctx: PlanContext) -> Decision:
+        """Take ``then``/``else``, or the first case that holds, else ``default``."""
+        if self.cases is None:
+            held = self.if_ is not None and ctx.holds(self.if_)
+            target, label = (self.then, "then") if held else (self.else_, "else")
+            why = f"'if' {'holds' if held else 'does not hold'}: {label} → {target}"
+        else:
+            target, why = self.default, f"no case holds: default → {self.default}"
+            for i, case in enumerate(self.cases):
+                if ctx.holds(case.when):
+                    target, why = case.next, f"case {i + 1} holds → {case.next}"
+                    break
+        if target is None:
+            return Finish("no_next_step", f"branch has no exit for this contact ({why})")
+        return Advance(target, why=why, what="branch")

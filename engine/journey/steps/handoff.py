@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Literal
 
+from engine.journey.actions import Decision, Handoff
 from engine.journey.base import AttrPath, Name, SpecModel
 from engine.journey.catalog import unknown_name
 from engine.journey.diagnostics import Finding, Path
 from engine.journey.durations import Duration
-from engine.journey.steps.base import ActionStep, StepContext
+from engine.journey.steps.base import ActionStep, PlanContext, StepContext
 
 POOLED = ("round_robin", "least_loaded", "territory")
 
@@ -98,3 +99,26 @@ class HandoffStep(ActionStep):
             )
             if found:
                 yield found
+
+    def plan(self, ctx: PlanContext) -> Decision:
+        """Ask for the handoff; the task falls due ``task.due`` after now."""
+        fallback = (
+            self.assign.fallback.model_dump(exclude_none=True) if self.assign.fallback else {}
+        )
+        task_due = None
+        if self.task is not None and self.task.due is not None:
+            task_due = ctx.now + self.task.due
+        action = Handoff(
+            step=ctx.step_id,
+            strategy=self.assign.strategy,
+            pool=self.assign.pool,
+            skip_unavailable=self.assign.skip_unavailable,
+            fallback={k: str(v) for k, v in fallback.items()},
+            crm=self.crm.model_dump(mode="json") if self.crm else None,
+            task_title=self.task.title if self.task else None,
+            task_due=task_due,
+            notify=self.notify.model_dump(mode="json", exclude_none=True) if self.notify else None,
+            idempotency_key=ctx.idempotency_key,
+        )
+        target = self.assign.pool or self.assign.strategy
+        return self.advance(action, why=f"hand off via {target}", what="handoff")

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import ClassVar, Literal
 
+from engine.journey.actions import Advance, Decision, Finish, ReachGoal
 from engine.journey.base import Name
 from engine.journey.diagnostics import Finding, Path, did_you_mean
-from engine.journey.steps.base import Exit, StepBase, StepContext
+from engine.journey.steps.base import Exit, PlanContext, StepBase, StepContext
 
 
 class GoalStep(StepBase):
@@ -31,6 +32,15 @@ class GoalStep(StepBase):
                 "declare it under 'goals'",
             )
 
+    def plan(self, ctx: PlanContext) -> Decision:
+        """Record the goal (once per enrollment) and carry on at ``next``."""
+        if self.next is None:
+            return Finish("no_next_step", "goal step has no 'next'")
+        if self.id in ctx.state.goals:
+            return Advance(self.next, why=f"goal '{self.id}' already reached", what="goal")
+        action = ReachGoal(self.id, ctx.step_id, f"{ctx.state.enrollment_id}:goal:{self.id}")
+        return Advance(self.next, (action,), f"goal '{self.id}' reached", "goal")
+
 
 class ExitStep(StepBase):
     """Leave the journey; every path must end at one."""
@@ -39,3 +49,8 @@ class ExitStep(StepBase):
 
     type: Literal["exit"]
     reason: str | None = None
+
+    def plan(self, ctx: PlanContext) -> Decision:
+        """End the enrollment with this step's reason (``completed`` when none is given)."""
+        reason = self.reason or "completed"
+        return Finish(reason, f"exit step: {reason}")

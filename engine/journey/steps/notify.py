@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Literal
 
+from engine.journey.actions import Decision, Notify
 from engine.journey.base import Name, SpecModel
 from engine.journey.catalog import unknown_name
 from engine.journey.diagnostics import Finding, Path
-from engine.journey.steps.base import ActionStep, StepContext
+from engine.journey.steps.base import ActionStep, PlanContext, StepContext
 
 
 class Recipient(SpecModel):
@@ -45,3 +46,11 @@ class NotifyStep(ActionStep):
             )
             if found:
                 yield found
+
+    def plan(self, ctx: PlanContext) -> Decision:
+        """Ask for the internal message."""
+        to = {k: str(v) for k, v in self.to.model_dump(exclude_none=True).items()}
+        action = Notify(
+            ctx.step_id, to, self.channel, self.message, self.template, ctx.idempotency_key
+        )
+        return self.advance(action, why=f"notify {to} by {self.channel}", what="notify")

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import hashlib
+from collections.abc import Iterator, Sequence
 from typing import Annotated, Literal
 
 from pydantic import Field
 
+from engine.journey.actions import Advance, Decision
 from engine.journey.base import Name, SpecModel
 from engine.journey.diagnostics import Finding, Path, did_you_mean
 from engine.journey.durations import Duration
-from engine.journey.steps.base import Exit, StepBase, StepContext
+from engine.journey.steps.base import Exit, PlanContext, StepBase, StepContext
 
 Weight = Annotated[float, Field(ge=0, le=100)]
 """A percentage; the weights of one split add up to 100."""
@@ -60,6 +62,43 @@ class SplitStep(StepBase):
                     (*path, "experiment", "goal"),
                     f"unknown goal '{goal}'{did_you_mean(goal, goal_ids)}; declare it under 'goals'",
                 )
+
+    def plan(self, ctx: PlanContext) -> Decision:
+        """Keep the path assigned earlier, else pick one by weight from a sticky hash."""
+        by_name = {p.name: p for p in self.paths}
+        earlier = ctx.state.assignments.get(ctx.step_id)
+        if earlier in by_name:
+            chosen = by_name[earlier]
+            why = f"path '{chosen.name}' (assigned earlier) → {chosen.next}"
+        else:
+            bucket = ctx.bucket(ctx.step_id, per_contact=self.sticky == "contact")
+            chosen = self.paths[choose(bucket, [p.weight for p in self.paths])]
+            why = f"path '{chosen.name}' (bucket {bucket:.2f} of 100) → {chosen.next}"
+        return Advance(chosen.next, why=why, what="split", assign=chosen.name)
+
+
+def sticky_bucket(journey_id: str, salt: str, key: str) -> float:
+    """Return a uniform number in [0, 100) from SHA-256 of journey id, salt and key.
+
+    The same ``(journey, step, contact)`` always lands in the same bucket, on any
+    machine and in any version of the journey.
+    """
+    digest = hashlib.sha256("\x1f".join((journey_id, salt, key)).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 * 100
+
+
+def choose(bucket: float, weights: Sequence[float]) -> int:
+    """Return the index whose cumulative weight band ``[low, high)`` holds ``bucket``."""
+    total = 0.0
+    last = 0
+    for i, weight in enumerate(weights):
+        if weight <= 0:
+            continue
+        total += weight
+        last = i
+        if bucket < total:
+            return i
+    return last  # rounding left the top sliver unassigned: give it to the last live path
 
 
 def weights_sum_to_100(weights: list[float], path: Path) -> Iterator[Finding]:

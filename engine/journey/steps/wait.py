@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Discriminator, Tag
 
+from engine.journey import schedule
+from engine.journey.actions import Advance, Decision, Finish, Hold
 from engine.journey.base import AttrPath, Name, SpecModel
 from engine.journey.diagnostics import Finding, Path
-from engine.journey.durations import Duration, SignedDuration
-from engine.journey.steps.base import Exit, StepBase, StepContext
+from engine.journey.durations import Duration, SignedDuration, format_duration
+from engine.journey.predicates import lookup
+from engine.journey.steps.base import Exit, PlanContext, StepBase, StepContext
 from engine.journey.times import IsoInstant, LocalTime, Weekday
 
 
@@ -66,3 +69,46 @@ class WaitStep(StepBase):
     def delay(self) -> timedelta | None:
         """Return the duration; a wait ``until`` a date has no fixed length."""
         return self.duration
+
+    def plan(self, ctx: PlanContext) -> Decision:
+        """Start the wait (wake time in the contact's zone), keep holding, or move on.
+
+        An ``until`` already gone by (or an ``until`` attribute the contact lacks)
+        follows ``if_past``: ``continue`` (the default) or the named step.
+        """
+        if self.next is None:
+            return Finish("no_next_step", "wait has no 'next'")
+        if ctx.resuming:
+            wake = ctx.state.wake_at
+            if wake is None or ctx.now >= wake:
+                return Advance(self.next, why="wait is over", what="wake")
+            return Hold(wake, f"waiting until {_show(wake, ctx)}")
+        target, what = self._target(ctx)
+        if target is None or (self.until is not None and target < ctx.now):
+            why = f"{what} is missing" if target is None else f"{what} is already past"
+            if self.if_past not in (None, "continue"):
+                return Advance(self.if_past, why=f"{why}: if_past → {self.if_past}", what="if_past")
+            return Advance(self.next, why=f"{why}: continue", what="if_past")
+        if self.align is not None:
+            target = schedule.align(target, ctx.zone, self.align.at, self.align.days)
+        if target <= ctx.now:
+            return Advance(self.next, why=f"{what} reached", what="wake")
+        return Hold(target, f"{what}: until {_show(target, ctx)}")
+
+    def _target(self, ctx: PlanContext) -> tuple[datetime | None, str]:
+        if self.duration is not None:
+            wake = schedule.after(ctx.now, self.duration, ctx.zone)
+            return wake, f"wait {format_duration(self.duration)}"
+        if isinstance(self.until, UntilAttribute):
+            until = self.until
+            value = lookup(ctx.contact.attributes, until.attribute)
+            moment = schedule.date_anchor(value, until.offset, until.at, ctx.zone)
+            offset = f" {format_duration(until.offset)}" if until.offset else ""
+            return moment, f"'{until.attribute}'{offset}"
+        if self.until is not None:
+            return schedule.instant(self.until, ctx.zone), f"until {self.until.isoformat()}"
+        return None, "a wait without duration or until"
+
+
+def _show(moment: datetime, ctx: PlanContext) -> str:
+    return moment.astimezone(ctx.zone).isoformat()

@@ -10,10 +10,11 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
+from engine.journey.actions import CallWebhook, Decision
 from engine.journey.base import Name
 from engine.journey.diagnostics import Finding, Path
 from engine.journey.durations import Duration
-from engine.journey.steps.base import ActionStep, Exit, StepContext
+from engine.journey.steps.base import ActionStep, Exit, PlanContext, StepContext
 
 
 def _http_url(value: str) -> str:
@@ -60,3 +61,18 @@ class WebhookStep(ActionStep):
             yield Finding(
                 "E206", (*path, "url"), f"webhook host '{self.host}' is not on the allowlist"
             )
+
+    def plan(self, ctx: PlanContext) -> Decision:
+        """Ask for the call; the worker retries per ``on_error`` and routes ``on_failure``."""
+        action = CallWebhook(
+            step=ctx.step_id,
+            method=self.method,
+            url=self.url,
+            headers=dict(self.headers or {}),
+            body=self.body,
+            timeout=self.timeout,
+            idempotency_key=ctx.idempotency_key,
+            key_template=self.idempotency_key,
+            on_failure=self.on_failure,
+        )
+        return self.advance(action, why=f"call {self.method} {self.host}", what="webhook")
