@@ -149,7 +149,7 @@ def _stages_before(session: Session, folded: dict[str, ContactRow]) -> dict[str,
     found = session.execute(
         select(Contact.email, Contact.lifecycle_stage).where(Contact.email.in_(emails))
     )
-    return {email: stage for email, stage in found}  # noqa: C416 - rows, not pairs
+    return {email: stage for email, stage in found}
 
 
 def _record_stage_changes(

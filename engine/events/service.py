@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import bindparam, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from engine.contacts.service import dialect_insert
@@ -69,15 +69,7 @@ def ingest_events(
     for position, event_id in zip(positions, _insert_events(session, rows), strict=True):
         event_ids[position] = event_id
     if rows:
-        session.execute(
-            update(Contact)
-            .where(Contact.id.in_({r["contact_id"] for r in rows}))
-            .values(
-                last_seen_at=select(func.max(Event.occurred_at))
-                .where(Event.contact_id == Contact.id)
-                .scalar_subquery()
-            )
-        )
+        _touch_last_seen(session, rows)
     accepted = sum(1 for i in event_ids if i is not None)
     return IngestResult(
         accepted=accepted,
@@ -138,38 +130,34 @@ def _insert_events_postgresql(session: Session, rows: list[dict[str, Any]]) -> l
 def _ensure_contacts(
     session: Session, emails: set[str], *, now: datetime
 ) -> tuple[dict[str, int], int]:
-    """Return ids for every email, creating bare contacts for the unknown ones."""
+    """Return ids for every email, creating bare contacts for the unknown ones.
+
+    Most events are about known contacts, so look them up first and insert only the rest;
+    a concurrent insert of the same address is absorbed by ON CONFLICT and found after.
+    """
+    ids = _contact_ids(session, emails)
+    missing = emails - ids.keys()
+    if not missing:
+        return ids, 0
     stmt = (
         dialect_insert(session, Contact)
         .on_conflict_do_nothing(index_elements=[Contact.email])
         .returning(Contact.id, Contact.email)
     )
-    created = {
-        email: contact_id
-        for contact_id, email in session.execute(
-            stmt,
-            [
-                {
-                    "email": e,
-                    "attributes": {},
-                    "lifecycle_stage": "subscriber",
-                    "score": 0,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for e in sorted(emails)
-            ],
-        )
-    }
-    missing = emails - created.keys()
-    ids = dict(created)
-    if missing:
-        ids.update(
-            (email, contact_id)
-            for email, contact_id in session.execute(
-                select(Contact.email, Contact.id).where(Contact.email.in_(missing))
-            )
-        )
+    rows = [
+        {
+            "email": e,
+            "attributes": {},
+            "lifecycle_stage": "subscriber",
+            "score": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for e in sorted(missing)
+    ]
+    created = {email: contact_id for contact_id, email in session.execute(stmt, rows)}
+    ids.update(created)
+    ids.update(_contact_ids(session, missing - created.keys()))
     unknown = emails - ids.keys()
     if unknown:  # erased between the insert and the select, by a concurrent request
         raise InvalidInput(
@@ -177,3 +165,28 @@ def _ensure_contacts(
             problems=[FieldProblem("email", e) for e in sorted(unknown)],
         )
     return ids, len(created)
+
+
+def _contact_ids(session: Session, emails: set[str]) -> dict[str, int]:
+    if not emails:
+        return {}
+    found = session.execute(select(Contact.email, Contact.id).where(Contact.email.in_(emails)))
+    return {email: contact_id for email, contact_id in found}
+
+
+def _touch_last_seen(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Move each contact's ``last_seen_at`` forward to its newest event in the batch."""
+    newest: dict[int, datetime] = {}
+    for row in rows:
+        seen = newest.get(row["contact_id"])
+        if seen is None or row["occurred_at"] > seen:
+            newest[row["contact_id"]] = row["occurred_at"]
+    table = table_of(Contact)
+    moved = bindparam("seen_at", type_=table.c.last_seen_at.type)
+    session.execute(
+        update(table)
+        .where(table.c.id == bindparam("contact_id"))
+        .where(or_(table.c.last_seen_at.is_(None), table.c.last_seen_at < moved))
+        .values(last_seen_at=moved),
+        [{"contact_id": c, "seen_at": t} for c, t in newest.items()],
+    )

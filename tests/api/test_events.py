@@ -115,3 +115,20 @@ def test_body_that_is_not_an_event_is_named(client, admin):
     response = client.post("/api/events", json="hello", headers=admin)
     assert response.status_code == 422
     assert response.json()["error"]["fields"][0]["field"] == "body"
+
+
+def test_last_seen_only_moves_forward(client, admin):
+    def post(at: str) -> None:
+        client.post(
+            "/api/events",
+            json={"type": "x", "email": "t@example.jp", "occurred_at": at},
+            headers=admin,
+        )
+
+    post("2026-11-20T10:00:00+09:00")
+    post("2026-11-01T10:00:00+09:00")  # a late-arriving older event
+    seen = client.get("/api/contacts/t@example.jp", headers=admin).json()["last_seen_at"]
+    assert seen == "2026-11-20T01:00:00Z"
+    post("2026-11-21T10:00:00+09:00")
+    seen = client.get("/api/contacts/t@example.jp", headers=admin).json()["last_seen_at"]
+    assert seen == "2026-11-21T01:00:00Z"
