@@ -129,3 +129,7 @@ def schema(
         return
     output.write_text(text, encoding="utf-8")
     Console(stderr=True).print(f"wrote {output}", highlight=False)
+
+
+# -- commands defined in other modules (one line each) --
+# -- end of commands defined in other modules --
