@@ -21,12 +21,17 @@ ensure_venv() {
   if [ -x "$venv/bin/nurture" ] && [ -f "$stamp" ] && [ ! "$root/pyproject.toml" -nt "$stamp" ]; then
     return 0
   fi
+  local log="$root/.venv-install.log"
   if [ ! -x "$venv/bin/python" ]; then
     echo "Creating $venv ..." >&2
     "$(find_python)" -m venv "$venv"
-    "$venv/bin/python" -m pip install --quiet --upgrade pip >&2
   fi
-  echo "Installing Nurture ($flavour) into $venv ..." >&2
-  "$venv/bin/python" -m pip install --quiet --editable "$spec" >&2
+  echo "Installing Nurture ($flavour) into $venv (log: $log) ..." >&2
+  if ! { "$venv/bin/python" -m pip install --upgrade pip &&
+    "$venv/bin/python" -m pip install --editable "$spec"; } >"$log" 2>&1; then
+    tail -n 40 "$log" >&2
+    echo "installing failed; the whole log is in $log" >&2
+    return 1
+  fi
   touch "$stamp"
 }
