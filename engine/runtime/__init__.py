@@ -1,0 +1,1 @@
+"""The journey runtime: enrollments move through published journeys, durably and exactly once."""

@@ -1,0 +1,150 @@
+"""Build what the planner sees: ``ContactView``s for a batch of contacts, in a few queries."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.journey import ContactView, EmailRecord, EventRecord
+from engine.journey.conditions import EmailActivity
+from engine.store.models import (
+    ConsentRecord,
+    Contact,
+    ContactTag,
+    Event,
+    Message,
+    Subscription,
+    TrackingEvent,
+)
+
+#: How far back conditions may look at events (``within`` windows, ``since: entry``).
+EVENT_HORIZON = timedelta(days=400)
+#: Message states in which nothing reached the recipient's server.
+NOT_SENT = frozenset({"suppressed", "failed", "skipped"})
+#: Fields of the contact row that conditions read as attributes, like ``{attr: lifecycle_stage}``.
+CONTACT_FIELDS = (
+    "email",
+    "first_name",
+    "last_name",
+    "timezone",
+    "locale",
+    "lifecycle_stage",
+    "score",
+    "grade",
+)
+
+
+def contact_document(contact: Contact) -> dict[str, Any]:
+    """The contact as one document: stored attributes with the row's fields on top."""
+    return {**contact.attributes, **{f: getattr(contact, f) for f in CONTACT_FIELDS}}
+
+
+def load_views(
+    session: Session, contact_ids: Iterable[int], *, now: datetime
+) -> dict[int, ContactView]:
+    """Return a view per contact: attributes, tags, subscriptions, score, recent events, unsubscribes.
+
+    Sends, opens and clicks are per enrollment (``load_email_activity`` + ``with_emails``).
+    """
+    ids = sorted(set(contact_ids))
+    if not ids:
+        return {}
+    contacts = {c.id: c for c in session.scalars(select(Contact).where(Contact.id.in_(ids)))}
+    tags: dict[int, set[str]] = defaultdict(set)
+    for contact_id, tag in session.execute(
+        select(ContactTag.contact_id, ContactTag.tag).where(ContactTag.contact_id.in_(ids))
+    ):
+        tags[contact_id].add(tag)
+    subscribed: dict[int, set[str]] = defaultdict(set)
+    for contact_id, topic in session.execute(
+        select(Subscription.contact_id, Subscription.topic).where(
+            Subscription.contact_id.in_(ids), Subscription.subscribed.is_(True)
+        )
+    ):
+        subscribed[contact_id].add(topic)
+    events: dict[int, list[EventRecord]] = defaultdict(list)
+    for contact_id, name, occurred_at, properties in session.execute(
+        select(Event.contact_id, Event.type, Event.occurred_at, Event.properties)
+        .where(Event.contact_id.in_(ids), Event.occurred_at >= now - EVENT_HORIZON)
+        .order_by(Event.contact_id, Event.occurred_at, Event.id)
+    ):
+        events[contact_id].append(EventRecord(name, occurred_at, properties))
+    # Withdrawn consent is what ``{email: unsubscribed}`` means, whichever mail it came from.
+    unsubscribes: dict[int, list[EmailRecord]] = defaultdict(list)
+    for contact_id, occurred_at in session.execute(
+        select(ConsentRecord.contact_id, ConsentRecord.occurred_at).where(
+            ConsentRecord.contact_id.in_(ids), ConsentRecord.granted.is_(False)
+        )
+    ):
+        unsubscribes[contact_id].append(EmailRecord("unsubscribed", occurred_at))
+    return {
+        contact_id: ContactView(
+            attributes=contact_document(contact),
+            tags=frozenset(tags[contact_id]),
+            subscriptions=frozenset(subscribed[contact_id]),
+            scores={"default": float(contact.score)},
+            events=tuple(events[contact_id]),
+            emails=tuple(unsubscribes[contact_id]),
+        )
+        for contact_id, contact in contacts.items()
+    }
+
+
+def load_email_activity(
+    session: Session, enrollment_ids: Iterable[int]
+) -> dict[int, list[EmailRecord]]:
+    """Return each enrollment's email activity: sends, bounces, opens and clicks by step."""
+    ids = sorted(set(enrollment_ids))
+    activity: dict[int, list[EmailRecord]] = defaultdict(list)
+    if not ids:
+        return activity
+    for enrollment_id, step, template, status, queued_at, sent_at, bounced_at in session.execute(
+        select(
+            Message.enrollment_id,
+            Message.step_id,
+            Message.template,
+            Message.status,
+            Message.queued_at,
+            Message.sent_at,
+            Message.bounced_at,
+        ).where(Message.enrollment_id.in_(ids))
+    ):
+        if enrollment_id is None:
+            continue
+        # A queued message counts as sent: the planner decided it, the mailer only delivers it.
+        if status not in NOT_SENT:
+            at = sent_at or queued_at
+            activity[enrollment_id].append(EmailRecord("sent", at, step, template))
+        if bounced_at is not None:
+            activity[enrollment_id].append(EmailRecord("bounced", bounced_at, step, template))
+    for enrollment_id, step, template, kind, at, classification in session.execute(
+        select(
+            Message.enrollment_id,
+            Message.step_id,
+            Message.template,
+            TrackingEvent.kind,
+            TrackingEvent.occurred_at,
+            TrackingEvent.classification,
+        )
+        .join(TrackingEvent, TrackingEvent.message_id == Message.id)
+        .where(Message.enrollment_id.in_(ids), TrackingEvent.kind.in_(("open", "click")))
+    ):
+        if enrollment_id is None:
+            continue
+        name: EmailActivity = "opened" if kind == "open" else "clicked"
+        activity[enrollment_id].append(
+            EmailRecord(name, at, step, template, human=classification == "human")
+        )
+    return activity
+
+
+def with_emails(view: ContactView, emails: Iterable[EmailRecord]) -> ContactView:
+    """The view for one enrollment: its own email activity beside the contact's unsubscribes."""
+    records = [*view.emails, *emails]
+    return replace(view, emails=tuple(sorted(records, key=lambda r: r.at)))
