@@ -44,7 +44,10 @@ class _Missing:
 MISSING: Any = _Missing()
 """What a lookup returns for an absent or null value."""
 
-_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$")
+# ASCII digits only: fromisoformat never parses full-width ones, so "２０２５-06-15" is text.
+_ISO = re.compile(
+    r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$", re.ASCII
+)
 _HUMAN_ONLY = frozenset({"opened", "clicked"})
 
 

@@ -18,6 +18,7 @@ from engine.store.models.journeys import Enrollment, Journey, JourneyVersion, Ou
 from engine.store.models.messages import Link, Message, TrackingEvent
 from engine.store.models.operations import ProcessHeartbeat
 from engine.store.models.sales import Handoff, ScoreChange, StageChange
+from engine.store.models.segments import SegmentMembership
 from engine.store.models.suppressions import SUPPRESSION_REASONS, Suppression
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "OutboxMessage",
     "ProcessHeartbeat",
     "ScoreChange",
+    "SegmentMembership",
     "StageChange",
     "StepRun",
     "Subscription",
