@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from admin.api import contacts, errors, events, health
+from admin.api import contacts, errors, events, health, journeys
 from engine.settings import Settings
 from engine.store.db import Database
 
@@ -25,7 +25,7 @@ def create_app(settings: Settings, database: Database) -> FastAPI:
     app.state.settings = settings
     app.state.database = database
     errors.install(app)
-    for router in (contacts.router, events.router, health.router):
+    for router in (contacts.router, events.router, health.router, journeys.router):
         app.include_router(router)
 
     def openapi() -> dict[str, Any]:

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from cli.runtime import load_settings
+from engine.deploy.catalog import catalog_from_disk
 
 if TYPE_CHECKING:  # the journey core builds its models on import: load it when a command runs
     from engine.journey import Catalog, Report
@@ -23,30 +24,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-TEMPLATE_SUFFIXES = frozenset({".mjml", ".html", ".htm", ".j2", ".jinja", ".jinja2"})
-"""Files that count as email templates (MJML + Jinja2); READMEs and notes do not."""
 JOURNEY_SUFFIXES = (".yaml", ".yml")
-
-
-def catalog_from_disk(journeys: Path, templates: Path) -> Catalog:
-    """Build a catalog from template files and segment files; an empty kind is left unchecked."""
-    from engine.journey import Catalog
-
-    template_names = (
-        {
-            p.name.split(".")[0]
-            for p in templates.iterdir()
-            if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in TEMPLATE_SUFFIXES
-        }
-        if templates.is_dir()
-        else set()
-    )
-    segments_dir = journeys / "segments"
-    segment_ids = {p.stem for p in segments_dir.glob("*.yaml")} if segments_dir.is_dir() else set()
-    return Catalog(
-        templates=frozenset(template_names) or None,
-        segments=frozenset(segment_ids) or None,
-    )
 
 
 def _journey_files(paths: list[Path]) -> list[Path]:
@@ -131,5 +109,18 @@ def schema(
     Console(stderr=True).print(f"wrote {output}", highlight=False)
 
 
+import cli.journey_deploy as journey_deploy  # noqa: E402 - light: loads engine parts per command
+from cli import journey_sim  # noqa: E402  (kept beside the registrations below)
+
 # -- commands defined in other modules (one line each) --
+app.command("deploy")(journey_deploy.deploy)
+app.command("diff")(journey_deploy.diff)
+app.command("list")(journey_deploy.list_journeys)
+app.command("pause")(journey_deploy.pause)
+app.command("resume")(journey_deploy.resume)
+app.command("archive")(journey_deploy.archive)
+app.command("simulate")(journey_sim.simulate)
+app.command("test")(journey_sim.run_tests)
+app.command("new")(journey_sim.new)
+app.command("docs")(journey_sim.docs)
 # -- end of commands defined in other modules --

@@ -3,7 +3,8 @@
 Entry points: ``validate_journey`` (YAML text → ``Report``), ``load_journey``
 (schema only), ``compile_condition`` (condition → predicate over a
 ``ContactView``), ``journey_json_schema``, ``plan`` (enrollment + contact + now →
-``Plan``) and ``simulate`` (replay ``plan`` over a timeline).
+``Plan``), ``simulate`` (replay ``plan`` over a timeline) and ``simulate_journey``
+(enroll from the triggers and return the timeline people read).
 """
 
 from engine.journey.actions import (
@@ -39,6 +40,15 @@ from engine.journey.planner import (
 from engine.journey.predicates import Predicate, compile_any, compile_condition
 from engine.journey.schema import journey_json_schema
 from engine.journey.simulate import PlanStep, simulate
+from engine.journey.simulation import (
+    Expectation,
+    Simulation,
+    TimelineEntry,
+    check_expectations,
+    contact_from_json,
+    event_from_json,
+    simulate_journey,
+)
 from engine.journey.spec import JourneySpec
 from engine.journey.state import EnrollmentState, WaitingOn
 from engine.journey.steps import Step
@@ -61,6 +71,7 @@ __all__ = [
     "EnrollmentState",
     "EventRecord",
     "Exit",
+    "Expectation",
     "Finding",
     "Handoff",
     "JourneySpec",
@@ -74,16 +85,21 @@ __all__ = [
     "Report",
     "SendEmail",
     "Severity",
+    "Simulation",
     "Step",
     "Tag",
+    "TimelineEntry",
     "UpdateContact",
     "WaitingOn",
     "action_to_json",
     "apply_action",
+    "check_expectations",
     "check_spec",
     "compile_any",
     "compile_condition",
     "compile_journey",
+    "contact_from_json",
+    "event_from_json",
     "format_all",
     "format_duration",
     "journey_json_schema",
@@ -91,6 +107,7 @@ __all__ = [
     "parse_duration",
     "plan",
     "simulate",
+    "simulate_journey",
     "to_json",
     "validate_journey",
 ]

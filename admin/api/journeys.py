@@ -1,0 +1,275 @@
+"""Journeys: list, read versions, validate YAML for the editor, deploy, pause, resume, archive.
+
+Thin views over ``engine.deploy.service``. Validation answers 200 with its findings whatever
+they are (the editor shows them in place); a deploy with any error answers 422 carrying
+the same findings, and stores nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Path, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from admin.api.deps import Reader, SessionDep, Writer
+from admin.api.errors import error_body
+from engine.clock import utcnow
+from engine.deploy import service
+from engine.deploy.catalog import catalog_from_disk
+from engine.journey import Catalog
+from engine.settings import Settings
+
+router = APIRouter(prefix="/api/journeys", tags=["journeys"])
+
+JourneyIdPath = Annotated[
+    str, Path(max_length=64, description="The journey's id, e.g. b2b-lead-nurture.")
+]
+Status = Literal["draft", "active", "paused", "archived"]
+MAX_SOURCE = 1_000_000
+"""Characters of YAML per file: far above any real journey, well below a memory problem."""
+MAX_FILES = 500
+
+
+class JourneyFile(BaseModel):
+    """One journey file as the editor holds it."""
+
+    filename: str = Field(
+        min_length=1, max_length=500, description="Shown in findings, e.g. journeys/x.yaml."
+    )
+    source: str = Field(max_length=MAX_SOURCE, description="The YAML text.")
+
+
+class DiagnosticOut(BaseModel):
+    """One finding; ``line`` and ``col`` are 1-based, ``path`` is dotted (steps.x.next)."""
+
+    file: str
+    line: int
+    col: int
+    severity: Literal["error", "warning"]
+    code: str
+    path: str
+    message: str
+
+
+class StepChangeOut(BaseModel):
+    """A step added, removed or changed; ``fields`` names the keys that differ."""
+
+    step: str
+    type: str
+    fields: list[str]
+
+
+class DiffOut(BaseModel):
+    """What a new version changes against the active one."""
+
+    new_journey: bool
+    summary: str
+    steps_added: list[StepChangeOut]
+    steps_removed: list[StepChangeOut]
+    steps_changed: list[StepChangeOut]
+    settings_changed: list[str]
+    migrate: dict[str, str]
+
+
+class PlannedOut(BaseModel):
+    """What a deploy would do with one file: ``change`` is new|changed|unchanged|invalid."""
+
+    filename: str
+    journey_id: str | None
+    name: str | None
+    change: Literal["new", "changed", "unchanged", "invalid"]
+    status: str | None
+    active_version: int | None
+    version: int | None = Field(description="The version a deploy would store.")
+    checksum: str
+    diff: DiffOut | None
+    diagnostics: list[DiagnosticOut]
+
+
+class ValidateOut(BaseModel):
+    """Findings for the editor, and what deploying the file would do."""
+
+    ok: bool
+    diagnostics: list[DiagnosticOut]
+    plan: PlannedOut
+
+
+class DeployedOut(BaseModel):
+    """One journey of an applied deploy; ``version`` is the active version afterwards."""
+
+    journey_id: str
+    name: str
+    filename: str
+    change: Literal["new", "changed", "unchanged"]
+    previous_version: int | None
+    version: int | None
+    status: str
+    summary: str
+    enrollments_migrated: int
+
+
+class DeployOut(BaseModel):
+    """Every journey of the deploy, in the order of the files."""
+
+    journeys: list[DeployedOut]
+
+
+class JourneyOut(BaseModel):
+    """A journey in a listing."""
+
+    id: str
+    name: str
+    status: str
+    active_version: int | None
+    versions: int
+    deployed_at: datetime | None
+    live_enrollments: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class VersionInfoOut(BaseModel):
+    """A stored version; ``live_enrollments`` counts contacts pinned to it."""
+
+    version: int
+    checksum: str
+    published_at: datetime
+    published_by: str
+    live_enrollments: int
+
+
+class JourneyDetailOut(JourneyOut):
+    """A journey with every version (oldest first) and its active spec as JSON."""
+
+    version_history: list[VersionInfoOut]
+    active_spec: dict[str, Any] | None
+
+
+class VersionOut(BaseModel):
+    """A stored version as published: the YAML as written and its compiled spec."""
+
+    journey_id: str
+    version: int
+    source: str
+    spec: dict[str, Any]
+    checksum: str
+    published_at: datetime
+    published_by: str
+
+
+class StatusChangeOut(BaseModel):
+    """A lifecycle call's outcome; ``previous == status`` when it changed nothing."""
+
+    journey_id: str
+    previous: str
+    status: str
+    enrollments_ended: int
+
+
+def _catalog(request: Request) -> Catalog:
+    """The catalog the CLI uses, so a journey validates the same through both faces."""
+    settings: Settings = request.app.state.settings
+    return catalog_from_disk(settings.journeys_dir, settings.templates_dir)
+
+
+@router.get("", response_model=list[JourneyOut])
+def list_journeys(
+    session: SessionDep, _: Reader, status: Annotated[Status | None, Query()] = None
+) -> list[JourneyOut]:
+    """List journeys by id with status, active version, version count and live enrollments."""
+    return [JourneyOut(**asdict(j)) for j in service.list_journeys(session, status=status)]
+
+
+@router.post("/validate", response_model=ValidateOut)
+def validate(body: JourneyFile, session: SessionDep, _: Reader, request: Request) -> ValidateOut:
+    """Check one file against the catalog and its active version; findings come as JSON.
+
+    Answers 200 for any well-formed request, even when the journey has errors: the findings
+    are the answer. ``plan`` tells what deploying it would do (new, changed, unchanged).
+    """
+    plan = service.plan_deploy(session, [(body.filename, body.source)], _catalog(request))
+    (planned,) = plan.journeys
+    return ValidateOut(
+        ok=plan.ok,
+        diagnostics=[DiagnosticOut.model_validate(d.to_dict()) for d in plan.diagnostics],
+        plan=PlannedOut.model_validate(planned.to_json()),
+    )
+
+
+@router.post(
+    "/deploy",
+    response_model=DeployOut,
+    responses={
+        422: {"description": "Some file has errors: nothing stored; ``diagnostics`` lists all"},
+        409: {"description": "Another deploy stored a version meanwhile: deploy again"},
+    },
+)
+def deploy(
+    files: Annotated[list[JourneyFile], Body(min_length=1, max_length=MAX_FILES)],
+    session: SessionDep,
+    principal: Writer,
+    request: Request,
+) -> DeployOut | JSONResponse:
+    """Store a new version of each changed journey and activate it, all or nothing.
+
+    Unchanged files (same content hash as the newest version) get no new version.
+    """
+    plan = service.plan_deploy(session, [(f.filename, f.source) for f in files], _catalog(request))
+    if not plan.ok:
+        refused = service.InvalidJourneys(plan.diagnostics)
+        body = error_body(refused.code, refused.message, refused.problems)
+        body["diagnostics"] = [d.to_dict() for d in plan.diagnostics]
+        return JSONResponse(body, status_code=422)
+    result = service.apply_deploy(session, plan, now=utcnow(), published_by=f"api:{principal.name}")
+    session.commit()
+    return DeployOut(journeys=[DeployedOut.model_validate(j.to_json()) for j in result.journeys])
+
+
+@router.get("/{journey_id}", response_model=JourneyDetailOut)
+def get_journey(journey_id: JourneyIdPath, session: SessionDep, _: Reader) -> JourneyDetailOut:
+    """Return a journey with its version history and the active version's spec."""
+    detail = service.get_journey(session, journey_id)
+    return JourneyDetailOut(
+        **asdict(detail.summary),
+        version_history=[VersionInfoOut(**asdict(v)) for v in detail.versions],
+        active_spec=detail.active_spec,
+    )
+
+
+@router.get("/{journey_id}/versions/{version}", response_model=VersionOut)
+def get_version(
+    journey_id: JourneyIdPath,
+    version: Annotated[int, Path(ge=1)],
+    session: SessionDep,
+    _: Reader,
+) -> VersionOut:
+    """Return one stored version: the YAML as written and its spec."""
+    return VersionOut(**asdict(service.get_version(session, journey_id, version)))
+
+
+@router.post("/{journey_id}/pause", response_model=StatusChangeOut)
+def pause(journey_id: JourneyIdPath, session: SessionDep, _: Writer) -> StatusChangeOut:
+    """Stop new enrollments; contacts already in wait where they are (idempotent)."""
+    change = service.pause(session, journey_id, now=utcnow())
+    session.commit()
+    return StatusChangeOut(**asdict(change))
+
+
+@router.post("/{journey_id}/resume", response_model=StatusChangeOut)
+def resume(journey_id: JourneyIdPath, session: SessionDep, _: Writer) -> StatusChangeOut:
+    """Run a paused journey again; 409 for an archived one (idempotent otherwise)."""
+    change = service.resume(session, journey_id, now=utcnow())
+    session.commit()
+    return StatusChangeOut(**asdict(change))
+
+
+@router.post("/{journey_id}/archive", response_model=StatusChangeOut)
+def archive(journey_id: JourneyIdPath, session: SessionDep, _: Writer) -> StatusChangeOut:
+    """Retire a journey for good: live enrollments end, no new versions (idempotent)."""
+    change = service.archive(session, journey_id, now=utcnow())
+    session.commit()
+    return StatusChangeOut(**asdict(change))
