@@ -20,6 +20,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import ExitStack, asynccontextmanager
 from datetime import datetime, timedelta
+from functools import partial
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,7 @@ from workers import actors  # noqa: F401 - declares the actors build_broker bind
 from workers.broker import build_broker, describe_broker
 from workers.jobs import standard_jobs
 from workers.leadership import leadership_for
+from workers.relay import relay
 from workers.runtime import Runtime, install, uninstall
 from workers.scheduler import LeaderScheduler
 
@@ -91,6 +93,7 @@ def run_up(host: str, port: int) -> None:
         stack.callback(uninstall)
 
         app = create_app(settings, database)
+        app.state.relay = partial(relay, runtime)
         mount_embedded(app, settings)
         if capture is not None:
             app.state.capture_address = capture.address
@@ -162,8 +165,10 @@ def api_app() -> FastAPI:
     database = open_database(settings)
     broker = build_broker(settings)
     identity = ProcessIdentity.current("api")
-    install(Runtime(settings=settings, database=database, process=identity))
+    runtime = Runtime(settings=settings, database=database, process=identity)
+    install(runtime)
     app = create_app(settings, database)
+    app.state.relay = partial(relay, runtime)
     mount_embedded(app, settings)
     heartbeat = HeartbeatLoop(database, identity, info=lambda: _info(settings, []))
     previous = app.router.lifespan_context

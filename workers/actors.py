@@ -6,11 +6,15 @@ from datetime import datetime
 
 from engine.clock import utcnow
 from engine.operations import heartbeat as heartbeats
+from engine.runtime.advance import advance
+from engine.runtime.service import process_events
 from workers.broker import actor
 from workers.runtime import current
 
 #: Queue of operational messages (probes); workers consume it with every other queue.
 OPERATIONS_QUEUE = "operations"
+#: Queue of journey work: routing events and stepping enrollments.
+JOURNEYS_QUEUE = "journeys"
 
 
 @actor(queue_name=OPERATIONS_QUEUE, actor_name="heartbeats.probe", max_age=60_000, max_retries=0)
@@ -23,4 +27,32 @@ def probe(sent_at: str) -> None:
     with runtime.database.unit_of_work() as session:
         heartbeats.record_probe(
             session, runtime.process, sent_at=datetime.fromisoformat(sent_at), now=utcnow()
+        )
+
+
+@actor(queue_name=JOURNEYS_QUEUE, actor_name="runtime.route_events", max_retries=20)
+def route_events(event_ids: list[int]) -> None:
+    """Enroll the contacts these events trigger, step them, and wake enrollments listening."""
+    runtime = current()
+    with runtime.database.unit_of_work() as session:
+        process_events(
+            session,
+            event_ids,
+            now=runtime.clock(),
+            journeys=runtime.journeys,
+            message_domain=runtime.message_domain,
+        )
+
+
+@actor(queue_name=JOURNEYS_QUEUE, actor_name="runtime.advance", max_retries=20)
+def advance_enrollments(enrollment_ids: list[int]) -> None:
+    """Step the due enrollments among these (a redelivered message finds them not due)."""
+    runtime = current()
+    with runtime.database.unit_of_work() as session:
+        advance(
+            session,
+            enrollment_ids,
+            now=runtime.clock(),
+            journeys=runtime.journeys,
+            message_domain=runtime.message_domain,
         )

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from engine.clock import utcnow
 from engine.operations import heartbeat as heartbeats
+from engine.runtime.sweep import claim_due
 from workers import actors
+from workers.relay import relay
 from workers.runtime import Runtime
 from workers.scheduler import JobRegistry
 
 log = logging.getLogger(__name__)
+
+#: How often due timers and the outbox are swept; an event wakes its listeners at once anyway.
+SWEEP_INTERVAL = timedelta(seconds=1)
+#: Batches per sweep, so one sweep of a huge backlog cannot run past the next.
+SWEEP_BATCHES = 20
 
 
 def standard_jobs(runtime: Runtime) -> JobRegistry:
@@ -18,7 +26,23 @@ def standard_jobs(runtime: Runtime) -> JobRegistry:
     registry = JobRegistry()
     registry.every("heartbeats.probe", heartbeats.BEAT_INTERVAL, send_probe)
     registry.every("heartbeats.prune", heartbeats.PRUNE_AFTER / 6, lambda: prune(runtime))
+    registry.every("runtime.sweep", SWEEP_INTERVAL, lambda: sweep(runtime))
+    registry.every("runtime.relay", SWEEP_INTERVAL, lambda: relay(runtime))
     return registry
+
+
+def sweep(runtime: Runtime, *, batch: int = 500, message_size: int = 100) -> int:
+    """Dispatch every due enrollment, in leased batches, as messages of ``message_size`` ids."""
+    total = 0
+    for _ in range(SWEEP_BATCHES):
+        with runtime.database.unit_of_work() as session:
+            ids = claim_due(session, now=runtime.clock(), limit=batch, owner=runtime.process.id)
+        for start in range(0, len(ids), message_size):
+            actors.advance_enrollments.send(ids[start : start + message_size])
+        total += len(ids)
+        if len(ids) < batch:
+            break
+    return total
 
 
 def send_probe() -> None:

@@ -2,21 +2,36 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from urllib.parse import urlsplit
 
+from engine.clock import utcnow
 from engine.errors import ConfigurationError
 from engine.operations.heartbeat import ProcessIdentity
+from engine.runtime.journeys import CompiledJourneys
 from engine.settings import Settings
 from engine.store.db import Database
 
 
 @dataclass(frozen=True, slots=True)
 class Runtime:
-    """The open resources of one process, set once by the command that starts it."""
+    """The open resources of one process, set once by the command that starts it.
+
+    ``clock`` is the time actors and jobs act at: the wall clock, or a test's.
+    """
 
     settings: Settings
     database: Database
     process: ProcessIdentity
+    journeys: CompiledJourneys = field(default_factory=CompiledJourneys)
+    clock: Callable[[], datetime] = utcnow
+
+    @property
+    def message_domain(self) -> str:
+        """The domain of the Message-IDs this installation creates (the public URL's host)."""
+        return urlsplit(self.settings.public_url).hostname or "localhost"
 
 
 _runtime: Runtime | None = None

@@ -38,7 +38,7 @@ class Job:
 
     name: str
     every: timedelta
-    run: Callable[[], None]
+    run: Callable[[], object]
 
 
 class JobRegistry:
@@ -47,7 +47,7 @@ class JobRegistry:
     def __init__(self) -> None:
         self._jobs: dict[str, Job] = {}
 
-    def every(self, name: str, interval: timedelta, run: Callable[[], None]) -> Job:
+    def every(self, name: str, interval: timedelta, run: Callable[[], object]) -> Job:
         """Register ``run`` to run on the leader every ``interval``.
 
         Raises ValueError for a name used twice or an interval that is not positive.
@@ -161,7 +161,7 @@ class LeaderScheduler:
                 except Exception:  # a listener's failure must not cost the lease
                     log.exception("%s: leadership listener failed", self.name)
 
-    def _guarded(self, job: Job) -> Callable[[], None]:
+    def _guarded(self, job: Job) -> Callable[[], object]:
         def run() -> None:
             if self._stopped.is_set() or not self.leadership.is_leader:
                 return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, BackgroundTasks, Body, Request
 from pydantic import TypeAdapter
 
 from admin.api.deps import Ingest, SessionDep
@@ -36,7 +36,11 @@ _BODY_SCHEMA = {
     responses={413: {"description": "More than 10,000 events in one call"}},
 )
 def post_events(
-    session: SessionDep, _: Ingest, payload: Annotated[Any, Body(include_in_schema=False)]
+    session: SessionDep,
+    _: Ingest,
+    payload: Annotated[Any, Body(include_in_schema=False)],
+    request: Request,
+    background: BackgroundTasks,
 ) -> IngestResult:
     """Store events; an unknown email creates the contact, a known idempotency_key is skipped.
 
@@ -54,6 +58,9 @@ def post_events(
         )
     result = ingest_events(session, events, now=utcnow())
     session.commit()
+    relay = getattr(request.app.state, "relay", None)
+    if relay is not None:  # hand the events to journeys now rather than at the next sweep
+        background.add_task(relay)
     return result
 
 

@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 from engine.contacts.service import dialect_insert
 from engine.errors import FieldProblem, InvalidInput, TooLarge
 from engine.events.schemas import MAX_BATCH, EventIn, IngestResult
+from engine.runtime import outbox
+from engine.runtime.topics import ROUTE_EVENTS
 from engine.store.models import Contact, Event
 from engine.store.models.base import table_of
 
@@ -70,6 +72,9 @@ def ingest_events(
         event_ids[position] = event_id
     if rows:
         _touch_last_seen(session, rows)
+    stored = [i for i in event_ids if i is not None]
+    if stored:  # journeys react to them once this transaction commits
+        outbox.enqueue(session, ROUTE_EVENTS, {"event_ids": stored}, now=now)
     accepted = sum(1 for i in event_ids if i is not None)
     return IngestResult(
         accepted=accepted,

@@ -32,6 +32,7 @@ from engine.journey.actions import (
     action_to_json,
     apply_action,
 )
+from engine.runtime.topics import CALL_WEBHOOK, HANDOFF_CREATED, NOTIFY, SEND_EMAIL
 from engine.store.models import (
     Contact,
     Enrollment,
@@ -99,7 +100,7 @@ class Effects:
                     }
                 )
             elif isinstance(action, CallWebhook | Notify):
-                topic = "webhook.call" if isinstance(action, CallWebhook) else "notify"
+                topic = CALL_WEBHOOK if isinstance(action, CallWebhook) else NOTIFY
                 self._queue(topic, {"enrollment_id": enrollment.id, **action_to_json(action)})
             elif isinstance(action, ReachGoal):
                 self._step_runs.append(self._run(enrollment.id, f"goal:{action.goal_id}", 1))
@@ -152,7 +153,7 @@ class Effects:
         if self._handoffs:
             stmt = insert(table_of(HandoffRow)).returning(HandoffRow.id)
             for handoff_id in session.scalars(stmt, self._handoffs):
-                self._queue("handoff.created", {"handoff_id": handoff_id})
+                self._queue(HANDOFF_CREATED, {"handoff_id": handoff_id})
         if not self._outbox:
             return []
         stmt = insert(table_of(OutboxMessage)).returning(
@@ -232,7 +233,7 @@ class Effects:
             .returning(Message.id)
         )
         for message_id in self.session.scalars(stmt, self._messages):
-            self._queue("email.send", {"message_id": message_id})
+            self._queue(SEND_EMAIL, {"message_id": message_id})
 
     def _queue(self, topic: str, payload: dict[str, Any]) -> None:
         self._outbox.append(

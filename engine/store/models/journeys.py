@@ -12,6 +12,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -62,6 +63,7 @@ class Enrollment(Base):
     version: Mapped[int]
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
     key: Mapped[str] = mapped_column(String(200), default="")
+    entry_event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="SET NULL"))
     status: Mapped[str] = mapped_column(String(16), default="active")
     step: Mapped[str] = mapped_column(String(64))
     wake_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -85,6 +87,18 @@ class Enrollment(Base):
         Index("ix_enrollments_status_wake_at", "status", "wake_at"),
         Index("ix_enrollments_contact_id_journey_id_key", "contact_id", "journey_id", "key"),
         Index("ix_enrollments_journey_id_step", "journey_id", "step"),
+        # An event enrolls a contact in a journey once, however often it is routed.
+        UniqueConstraint("journey_id", "entry_event_id"),
+        # One live enrollment per journey, contact and correlation key, even under races.
+        Index(
+            "uq_enrollments_live_key",
+            "journey_id",
+            "contact_id",
+            "key",
+            unique=True,
+            sqlite_where=text("status != 'exited'"),
+            postgresql_where=text("status != 'exited'"),
+        ),
     )
 
 

@@ -1,0 +1,215 @@
+"""Route stored events: enroll contacts whose journeys they trigger, wake enrollments they concern.
+
+Enrollment is idempotent: an event enrolls a contact in a journey at most once (a unique
+entry event per journey), and at most one enrollment per journey, contact and key is live
+(a partial unique index), so a redelivered or concurrent routing of the same events does
+nothing twice. The caller advances what this returns, in the same transaction or after.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session
+
+from engine.contacts.service import dialect_insert
+from engine.journey import EnrollmentState, EventRecord
+from engine.journey.entry import PriorEnrollment
+from engine.runtime.journeys import CompiledJourneys, Published
+from engine.runtime.views import load_views
+from engine.store.models import Enrollment, Event, Journey
+from engine.store.models.base import table_of
+
+
+@dataclass(slots=True)
+class Routed:
+    """New enrollments (due at once) and, per event, the live enrollments to offer it to."""
+
+    enrolled: list[int] = field(default_factory=list)
+    refused: list[tuple[str, int, str]] = field(default_factory=list)
+    woken: list[tuple[EventRecord, list[int]]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    id: int
+    contact_id: int
+    record: EventRecord
+
+
+def route_events(
+    session: Session, event_ids: Iterable[int], *, now: datetime, journeys: CompiledJourneys
+) -> Routed:
+    """Enroll and wake for the given events, oldest first."""
+    routed = Routed()
+    events = _load_events(session, event_ids)
+    if not events:
+        return routed
+    active = _active_versions(session, journeys)
+    woken = _live_listeners(session, events, journeys)
+    candidates = [
+        (event, journey_id)
+        for event in events
+        for journey_id, published in active.items()
+        if event.record.name in published.entry.events
+    ]
+    if candidates:
+        rows = _decide(session, candidates, active, now=now, refused=routed.refused)
+        routed.enrolled = _insert(session, rows, active, now=now)
+    routed.woken = [(event.record, ids) for event, ids in woken if ids]
+    return routed
+
+
+def _load_events(session: Session, event_ids: Iterable[int]) -> list[_Stored]:
+    ids = sorted(set(event_ids))
+    if not ids:
+        return []
+    found = session.execute(
+        select(Event.id, Event.contact_id, Event.type, Event.occurred_at, Event.properties)
+        .where(Event.id.in_(ids), Event.contact_id.is_not(None))
+        .order_by(Event.occurred_at, Event.id)
+    )
+    return [
+        _Stored(event_id, contact_id, EventRecord(name, occurred_at, properties))
+        for event_id, contact_id, name, occurred_at, properties in found
+        if contact_id is not None
+    ]
+
+
+def _active_versions(session: Session, journeys: CompiledJourneys) -> dict[str, Published]:
+    rows = session.execute(
+        select(Journey.id, Journey.active_version).where(
+            Journey.status == "active", Journey.active_version.is_not(None)
+        )
+    )
+    return {
+        journey_id: journeys.published(session, journey_id, version)
+        for journey_id, version in rows
+        if version is not None
+    }
+
+
+def _decide(
+    session: Session,
+    candidates: list[tuple[_Stored, str]],
+    active: dict[str, Published],
+    *,
+    now: datetime,
+    refused: list[tuple[str, int, str]],
+) -> list[dict[str, Any]]:
+    contact_ids = {event.contact_id for event, _ in candidates}
+    views = load_views(session, contact_ids, now=now)
+    prior: dict[tuple[str, int], list[PriorEnrollment]] = defaultdict(list)
+    for journey_id, contact_id, key, entered_at, exited_at in session.execute(
+        select(
+            Enrollment.journey_id,
+            Enrollment.contact_id,
+            Enrollment.key,
+            Enrollment.entered_at,
+            Enrollment.exited_at,
+        ).where(
+            Enrollment.contact_id.in_(contact_ids),
+            Enrollment.journey_id.in_({journey_id for _, journey_id in candidates}),
+        )
+    ):
+        prior[(journey_id, contact_id)].append(PriorEnrollment(key, entered_at, exited_at))
+    rows = []
+    for event, journey_id in candidates:
+        published = active[journey_id]
+        history = prior[(journey_id, event.contact_id)]
+        decision = published.entry.on_event(views[event.contact_id], event.record, history, now)
+        if decision is None:
+            continue
+        if not decision.enter:
+            refused.append((journey_id, event.contact_id, decision.reason))
+            continue
+        history.append(PriorEnrollment(decision.key, now, None))  # later events see it
+        spec = published.compiled.spec
+        rows.append(
+            {
+                "journey_id": journey_id,
+                "version": spec.version,
+                "contact_id": event.contact_id,
+                "key": decision.key,
+                "entry_event_id": event.id,
+                "status": "active",
+                "step": spec.start,
+                "wake_at": now,
+                "entry": dict(decision.entry),
+                "state": {},
+                "steps_taken": 0,
+                "entered_at": now,
+                "updated_at": now,
+            }
+        )
+    return rows
+
+
+def _insert(
+    session: Session, rows: list[dict[str, Any]], active: dict[str, Published], *, now: datetime
+) -> list[int]:
+    """Insert enrollments (skipping any the constraints refuse) and write their start state."""
+    if not rows:
+        return []
+    stmt = (
+        dialect_insert(session, Enrollment)
+        .on_conflict_do_nothing()
+        .returning(Enrollment.id, Enrollment.journey_id, Enrollment.contact_id, Enrollment.entry)
+    )
+    states = []
+    for enrollment_id, journey_id, contact_id, entry in session.execute(stmt, rows):
+        spec = active[journey_id].compiled.spec
+        state = EnrollmentState.enter(
+            spec,
+            enrollment_id=str(enrollment_id),
+            contact_id=str(contact_id),
+            entered_at=now,
+            entry=entry,
+        )
+        states.append({"eid": enrollment_id, "state": state.to_json()})
+    if states:
+        table = table_of(Enrollment)
+        session.execute(
+            update(table).where(table.c.id == bindparam("eid")).values(state=bindparam("state")),
+            states,
+        )
+    return [s["eid"] for s in states]
+
+
+def _live_listeners(
+    session: Session, events: list[_Stored], journeys: CompiledJourneys
+) -> list[tuple[_Stored, list[int]]]:
+    """Per event, the contact's live enrollments whose version or wait looks at its name."""
+    live: dict[int, list[tuple[int, frozenset[str], str | None]]] = defaultdict(list)
+    for enrollment_id, contact_id, journey_id, version, waiting_on in session.execute(
+        select(
+            Enrollment.id,
+            Enrollment.contact_id,
+            Enrollment.journey_id,
+            Enrollment.version,
+            Enrollment.waiting_on,
+        ).where(
+            Enrollment.contact_id.in_({e.contact_id for e in events}),
+            Enrollment.status != "exited",
+            Enrollment.journey_id.in_(select(Journey.id).where(Journey.status == "active")),
+        )
+    ):
+        wakes_on = journeys.published(session, journey_id, version).wakes_on
+        awaited = (waiting_on or {}).get("event")
+        live[contact_id].append((enrollment_id, wakes_on, awaited))
+    return [
+        (
+            event,
+            [
+                enrollment_id
+                for enrollment_id, wakes_on, awaited in live[event.contact_id]
+                if event.record.name == awaited or event.record.name in wakes_on
+            ],
+        )
+        for event in events
+    ]

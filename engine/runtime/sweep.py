@@ -1,0 +1,47 @@
+"""Find enrollments whose timer is due, and lease them so each is dispatched once.
+
+The lease doubles as the reaper: a dispatched enrollment whose worker died keeps its
+due ``wake_at``, and once the lease runs out the next sweep dispatches it again.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from engine.store.models import Enrollment, Journey
+from engine.store.models.base import table_of
+
+#: How long a dispatched enrollment is left to its worker before it is dispatched again.
+DISPATCH_LEASE = timedelta(seconds=60)
+
+
+def claim_due(
+    session: Session, *, now: datetime, limit: int, owner: str, lease: timedelta = DISPATCH_LEASE
+) -> list[int]:
+    """Lease up to ``limit`` due enrollments, earliest first, and return their ids."""
+    table = table_of(Enrollment)
+    query = (
+        select(table.c.id)
+        .where(
+            table.c.status != "exited",
+            table.c.wake_at <= now,
+            # A paused journey holds its contacts where they are until it is resumed.
+            table.c.journey_id.in_(select(Journey.id).where(Journey.status == "active")),
+            or_(table.c.lease_until.is_(None), table.c.lease_until < now),
+        )
+        .order_by(table.c.wake_at, table.c.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    ids = list(session.scalars(query))
+    if ids:
+        session.execute(
+            update(table)
+            .where(table.c.id.in_(ids))
+            .values(lease_owner=owner, lease_until=now + lease)
+        )
+    return ids
