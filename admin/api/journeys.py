@@ -21,6 +21,7 @@ from engine.clock import utcnow
 from engine.deploy import service
 from engine.deploy.catalog import catalog_from_disk
 from engine.journey import Catalog
+from engine.runtime import simulate as simulate_service
 from engine.settings import Settings
 
 router = APIRouter(prefix="/api/journeys", tags=["journeys"])
@@ -227,6 +228,62 @@ def deploy(
     result = service.apply_deploy(session, plan, now=utcnow(), published_by=f"api:{principal.name}")
     session.commit()
     return DeployOut(journeys=[DeployedOut.model_validate(j.to_json()) for j in result.journeys])
+
+
+class SimulateIn(BaseModel):
+    """What to simulate: YAML being edited or a stored version, for a stored or given contact."""
+
+    source: str | None = Field(None, max_length=MAX_SOURCE, description="YAML to simulate.")
+    journey_id: str | None = Field(None, max_length=64, description="Or a published journey.")
+    version: int | None = Field(None, ge=1, description="Its version (default: the active one).")
+    email: str | None = Field(None, max_length=320, description="A stored contact to use.")
+    contact: dict[str, Any] | None = Field(
+        None, description="Or a contact as JSON: its fields, 'attributes', tags, subscriptions."
+    )
+    events: list[dict[str, Any]] = Field(
+        default_factory=list, max_length=10_000, description='{"type", "occurred_at", "properties"}'
+    )
+    start: str | None = Field(None, description="ISO-8601 start (default: the first event).")
+    until: str | None = Field(None, description="ISO-8601 end, or a duration such as 60d.")
+    explain: bool = Field(False, description="Add why each decision went the way it did.")
+
+
+class SimulateOut(BaseModel):
+    """The timeline, in time order; each entry's ``at`` carries the contact's offset."""
+
+    journey_id: str
+    start: datetime
+    until: datetime
+    enrollments: int
+    truncated: bool
+    entries: list[dict[str, Any]]
+
+
+@router.post("/simulate", response_model=SimulateOut)
+def simulate(body: SimulateIn, session: SessionDep, _: Reader) -> SimulateOut:
+    """Run a journey on a virtual clock for one contact: what is sent when, which way, why."""
+    spec = simulate_service.journey_spec(
+        session, source=body.source, journey_id=body.journey_id, version=body.version
+    )
+    result = simulate_service.simulate_for(
+        session,
+        spec,
+        email=body.email,
+        contact=body.contact,
+        events=body.events,
+        start=body.start,
+        until=body.until,
+        explain=body.explain,
+        now=utcnow(),
+    )
+    return SimulateOut(
+        journey_id=result.journey_id,
+        start=result.start,
+        until=result.until,
+        enrollments=result.enrollments,
+        truncated=result.truncated,
+        entries=result.to_json(),
+    )
 
 
 @router.get("/{journey_id}", response_model=JourneyDetailOut)
