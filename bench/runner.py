@@ -177,7 +177,7 @@ def table(figures: list[Figure]) -> Table:
             f.what,
             f"{f.value:,.0f} {f.unit}",
             f"{f.baseline_value:,.0f} {f.unit} ({f.baseline})",
-            f"{f.ratio:.2f}",
+            format_ratio(f.ratio),
         )
     return grid
 
@@ -193,9 +193,14 @@ def append(figures: list[Figure], about: str, repeat: int) -> None:
     ]
     lines += [
         f"| {f.benchmark} | {f.what} | {f.value:,.0f} {f.unit} | "
-        f"{f.baseline_value:,.0f} {f.unit} ({f.baseline}) | {f.ratio:.2f} |"
+        f"{f.baseline_value:,.0f} {f.unit} ({f.baseline}) | {format_ratio(f.ratio)} |"
         for f in figures
     ]
     RESULTS.parent.mkdir(exist_ok=True)
     with RESULTS.open("a", encoding="utf-8") as handle:
         handle.write("\n".join(lines) + "\n")
+
+
+def format_ratio(ratio: float) -> str:
+    """Two decimals, or two significant digits for ratios below 0.01 (0.0034, not 0.00)."""
+    return f"{ratio:.2f}" if ratio >= 0.01 else f"{ratio:.2g}"
