@@ -12,6 +12,7 @@ from cli.runtime import load_settings, open_database, out, reported, stdin_secre
 from engine.auth.apikeys import create_api_key, parse_scopes, revoke_api_key
 from engine.auth.users import create_user
 from engine.clock import utcnow
+from engine.errors import NotFound
 from engine.store.models import ApiKey, User
 
 users = typer.Typer(help="Admin UI users.", no_args_is_help=True)
@@ -65,11 +66,22 @@ def users_list() -> None:
 def apikeys_create(
     name: str,
     scopes: Annotated[str, typer.Option(help="Comma-separated: admin, marketer, sales, ingest")],
+    user: Annotated[
+        str | None,
+        typer.Option(help="Tie the key to this user; a sales-only key then sees only their leads"),
+    ] = None,
 ) -> None:
     """Create an API key; the key alone is printed on the last line of stdout."""
     database = open_database(load_settings())
     with reported(), database.unit_of_work() as session:
-        key = create_api_key(session, name=name, scopes=parse_scopes(scopes), now=utcnow())
+        user_id = None
+        if user is not None:
+            user_id = session.scalar(select(User.id).where(User.email == user.strip().lower()))
+            if user_id is None:
+                raise NotFound(f"no user {user!r}; create one with: nurture users create")
+        key = create_api_key(
+            session, name=name, scopes=parse_scopes(scopes), now=utcnow(), user_id=user_id
+        )
     typer.echo(f"created API key {name!r} with scopes {scopes}; it is shown only once:")
     typer.echo(key)
 

@@ -126,3 +126,56 @@ def test_production_without_database_fails_with_a_clear_message(tmp_path):
     assert result.returncode == 1
     assert "cannot open the database" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_sales_key_tied_to_a_user_sees_only_their_leads(tmp_path):
+    assert (
+        run(
+            tmp_path,
+            "users",
+            "create",
+            "sato@example.jp",
+            "--role",
+            "sales",
+            stdin="長いパスワードです123\n",
+        ).returncode
+        == 0
+    )
+    nobody = run(
+        tmp_path, "apikeys", "create", "x", "--scopes", "sales", "--user", "ghost@example.jp"
+    )
+    assert nobody.returncode == 1
+    assert "no user 'ghost@example.jp'" in nobody.stderr
+    sales_key = (
+        run(tmp_path, "apikeys", "create", "sato", "--scopes", "sales", "--user", "Sato@example.jp")
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+    admin_key = (
+        run(tmp_path, "apikeys", "create", "admin", "--scopes", "admin")
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+
+    from fastapi.testclient import TestClient
+
+    from admin.app import create_app
+    from engine.settings import Settings
+    from engine.store.db import Database
+
+    settings = Settings(var_dir=tmp_path / "var", _env_file=None)
+    with TestClient(create_app(settings, Database.from_settings(settings))) as client:
+        admin = {"Authorization": f"Bearer {admin_key}"}
+        sales = {"Authorization": f"Bearer {sales_key}"}
+        client.post(
+            "/api/contacts",
+            json={"email": "mine@example.jp", "owner": "sato@example.jp"},
+            headers=admin,
+        )
+        client.post("/api/contacts", json={"email": "theirs@example.jp"}, headers=admin)
+        listed = client.get("/api/contacts", headers=sales).json()
+        assert [c["email"] for c in listed["items"]] == ["mine@example.jp"]
+        assert client.get("/api/contacts/theirs@example.jp", headers=sales).status_code == 404
+        assert (
+            client.get("/api/contacts/mine@example.jp/timeline", headers=sales).status_code == 200
+        )
