@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from engine.journey import ContactView, EmailRecord, EventRecord
 from engine.journey.conditions import EmailActivity
+from engine.segments import CONTACT_FIELDS
 from engine.store.models import (
     ConsentRecord,
     Contact,
@@ -27,21 +28,14 @@ from engine.store.models import (
 EVENT_HORIZON = timedelta(days=400)
 #: Message states in which nothing reached the recipient's server.
 NOT_SENT = frozenset({"suppressed", "failed", "skipped"})
-#: Fields of the contact row that conditions read as attributes, like ``{attr: lifecycle_stage}``.
-CONTACT_FIELDS = (
-    "email",
-    "first_name",
-    "last_name",
-    "timezone",
-    "locale",
-    "lifecycle_stage",
-    "score",
-    "grade",
-)
 
 
 def contact_document(contact: Contact) -> dict[str, Any]:
-    """The contact as one document: stored attributes with the row's fields on top."""
+    """The contact as one document: stored attributes with the row's fields on top.
+
+    The fields are those the segment SQL reads as columns, so a condition gives the same
+    answer in a journey as in a segment count.
+    """
     return {**contact.attributes, **{f: getattr(contact, f) for f in CONTACT_FIELDS}}
 
 
