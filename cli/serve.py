@@ -31,6 +31,7 @@ import uvicorn
 from fastapi import FastAPI
 from rich.panel import Panel
 from rich.table import Table
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from admin.app import create_app
@@ -321,7 +322,8 @@ def _supervise(processes: int, threads: int, queues: list[str]) -> int:
 
 
 def _seed_once(settings: Settings, database: Database) -> str | None:
-    """On the first ``nurture up``: add demo contacts and events, and make an admin API key.
+    """On the first ``nurture up``: deploy the journeys folder, add demo contacts and events
+    (which the journeys then act on), and make an admin API key.
 
     Returns the new key (saved to ``var/api-key``, mode 0600), or None on later starts.
     Marker files in var/ make this run once: a restart never undoes the user's edits.
@@ -335,6 +337,7 @@ def _seed_once(settings: Settings, database: Database) -> str | None:
     key: str | None = None
     with database.unit_of_work() as session:
         if seed:
+            _deploy_examples(session, settings, now=now)
             upsert_contacts(session, DEMO_CONTACTS, now=now, reason="demo data")
             ingest_events(session, _demo_events(now), now=now, source="demo")
         if make_key:
@@ -390,6 +393,26 @@ DEMO_CONTACTS = [
 ]
 
 
+def _deploy_examples(session: Session, settings: Settings, *, now: datetime) -> None:
+    """Deploy the journeys folder, so the demo runs journeys; a folder with errors is skipped."""
+    from engine.deploy import service as deploy
+    from engine.deploy.catalog import catalog_from_disk
+
+    folder = settings.journeys_dir
+    files = [(str(p), p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.yaml"))]
+    if not files:
+        return
+    plan = deploy.plan_deploy(session, files, catalog_from_disk(folder, settings.templates_dir))
+    if not plan.ok:
+        err.print(
+            f"[yellow]the journeys in {folder} have errors, so none was deployed; "
+            "see: nurture journeys validate[/]"
+        )
+        return
+    result = deploy.apply_deploy(session, plan, now=now, published_by="nurture up (demo)")
+    out.print(f"deployed {len(result.deployed)} journeys from {folder}")
+
+
 def _demo_events(now: datetime) -> list[EventIn]:
     hours = timedelta(hours=1)
     events = [
@@ -398,7 +421,7 @@ def _demo_events(now: datetime) -> list[EventIn]:
         ("hanako.sato@example.jp", "page_viewed", {"url": "/pricing"}, 20),
         ("hanako.sato@example.jp", "document_downloaded", {"document": "導入事例集.pdf"}, 19),
         ("alice.johnson@example.com", "page_viewed", {"url": "/pricing"}, 10),
-        ("alice.johnson@example.com", "form_submitted", {"form": "Request a demo"}, 9),
+        ("alice.johnson@example.com", "form_submitted", {"form_id": "demo-request"}, 9),
         ("oliver.smith@example.com", "page_viewed", {"url": "/blog/lead-scoring"}, 2),
     ]
     return [
