@@ -22,6 +22,7 @@ from engine.deploy import service
 from engine.deploy.catalog import catalog_from_disk
 from engine.journey import Catalog
 from engine.runtime import simulate as simulate_service
+from engine.runtime.stats import step_counts
 from engine.settings import Settings
 
 router = APIRouter(prefix="/api/journeys", tags=["journeys"])
@@ -284,6 +285,25 @@ def simulate(body: SimulateIn, session: SessionDep, _: Reader) -> SimulateOut:
         truncated=result.truncated,
         entries=result.to_json(),
     )
+
+
+class StepStatsOut(BaseModel):
+    """One step of one version: entered so far, holding contacts now, and exits by reason."""
+
+    version: int
+    step: str
+    entered: int
+    waiting: int
+    active: int
+    exited: dict[str, int]
+
+
+@router.get("/{journey_id}/stats", response_model=list[StepStatsOut])
+def stats(journey_id: JourneyIdPath, session: SessionDep, _: Reader) -> list[StepStatsOut]:
+    """Per-step counts for the journey canvas; goals reached appear as ``goal:<id>`` steps."""
+    service.get_journey(session, journey_id)  # 404 with a "did you mean" for a wrong id
+    counts = step_counts(session, journey_id)
+    return [StepStatsOut(version=v, step=s, **asdict(c)) for (v, s), c in sorted(counts.items())]
 
 
 @router.get("/{journey_id}", response_model=JourneyDetailOut)
