@@ -7,7 +7,7 @@ from datetime import datetime
 from engine.clock import utcnow
 from engine.operations import heartbeat as heartbeats
 from engine.runtime.advance import advance
-from engine.runtime.service import process_events
+from engine.runtime.service import process_contact_changes, process_events
 from workers.broker import actor
 from workers.runtime import current
 
@@ -52,6 +52,20 @@ def advance_enrollments(enrollment_ids: list[int]) -> None:
         advance(
             session,
             enrollment_ids,
+            now=runtime.clock(),
+            journeys=runtime.journeys,
+            message_domain=runtime.message_domain,
+        )
+
+
+@actor(queue_name=JOURNEYS_QUEUE, actor_name="runtime.contacts_changed", max_retries=20)
+def contacts_changed(contact_ids: list[int]) -> None:
+    """Let the live enrollments of changed contacts re-check exit_when and goals."""
+    runtime = current()
+    with runtime.database.unit_of_work() as session:
+        process_contact_changes(
+            session,
+            contact_ids,
             now=runtime.clock(),
             journeys=runtime.journeys,
             message_domain=runtime.message_domain,

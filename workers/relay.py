@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.runtime import outbox
-from engine.runtime.topics import ROUTE_EVENTS
+from engine.runtime.topics import CONTACTS_CHANGED, ROUTE_EVENTS
 from workers import actors
 from workers.runtime import Runtime
 
@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 #: Topics with a consumer; rows of other topics wait until their consumer exists.
 HANDLERS: dict[str, Callable[[dict[str, Any]], object]] = {
     ROUTE_EVENTS: lambda payload: actors.route_events.send(payload["event_ids"]),
+    CONTACTS_CHANGED: lambda payload: actors.contacts_changed.send(payload["contact_ids"]),
 }
 
 

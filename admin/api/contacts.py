@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 
-from admin.api.deps import Admin, Reader, SessionDep, Writer
+from admin.api.deps import Admin, Reader, Relay, SessionDep, Writer
 from admin.api.validation import validate_body
 from engine.auth.apikeys import Principal
 from engine.clock import utcnow
@@ -45,7 +45,7 @@ def _owner_scope(principal: Principal) -> int | None:
 
 @router.post("", response_model=ContactOut, responses={201: {"model": ContactOut}})
 def upsert_contact(
-    body: ContactIn, session: SessionDep, _: Writer, response: Response
+    body: ContactIn, session: SessionDep, _: Writer, response: Response, _relay: Relay
 ) -> ContactOut:
     """Create the contact, or update the one with this email (201 when created, else 200)."""
     now = utcnow()
@@ -111,7 +111,7 @@ def get_contact(email: EmailPath, session: SessionDep, principal: Reader) -> Con
 
 @router.patch("/{email}", response_model=ContactOut)
 def patch_contact(
-    email: EmailPath, body: ContactPatch, session: SessionDep, _: Writer
+    email: EmailPath, body: ContactPatch, session: SessionDep, _: Writer, _relay: Relay
 ) -> ContactOut:
     """Change some fields: null clears one; ``attributes`` merges (null removes a key)."""
     contact = service.get_contact(session, _email(email))
@@ -157,7 +157,9 @@ def get_timeline(
 
 
 @router.post("/{email}/consent", response_model=ContactOut)
-def post_consent(email: EmailPath, body: ConsentIn, session: SessionDep, _: Writer) -> ContactOut:
+def post_consent(
+    email: EmailPath, body: ConsentIn, session: SessionDep, _: Writer, _relay: Relay
+) -> ContactOut:
     """Record consent given or withdrawn, with its source and wording."""
     contact = service.get_contact(session, _email(email))
     service.record_consent(session, [(contact.id, body)], now=utcnow())
@@ -175,11 +177,13 @@ class TagChange(BaseModel):
 
 
 @router.post("/{email}/tags", response_model=ContactOut)
-def post_tags(email: EmailPath, body: TagChange, session: SessionDep, _: Writer) -> ContactOut:
+def post_tags(
+    email: EmailPath, body: TagChange, session: SessionDep, _: Writer, _relay: Relay
+) -> ContactOut:
     """Add and remove tags."""
     contact = service.get_contact(session, _email(email))
     now = utcnow()
     service.add_tags(session, [(contact.id, t) for t in body.add], now=now)
-    service.remove_tags(session, contact.id, body.remove)
+    service.remove_tags(session, contact.id, body.remove, now=now)
     session.commit()
     return service.to_out(session, [contact])[0]

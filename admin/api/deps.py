@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import BackgroundTasks, Depends, Request
 from sqlalchemy.orm import Session
 
 from engine.auth.apikeys import Principal, authenticate
@@ -57,3 +57,17 @@ Ingest = Annotated[Principal, Depends(require("marketer", "ingest"))]
 Reader = Annotated[Principal, Depends(require("marketer", "sales"))]
 Writer = Annotated[Principal, Depends(require("marketer"))]
 Admin = Annotated[Principal, Depends(require())]
+
+
+def relay_after_response(request: Request, background: BackgroundTasks) -> None:
+    """Hand what this request put in the outbox to the workers once the response is sent.
+
+    The composition root sets ``app.state.relay`` where a broker exists; without one the
+    scheduler's relay picks the rows up within a second.
+    """
+    relay = getattr(request.app.state, "relay", None)
+    if relay is not None:
+        background.add_task(relay)
+
+
+Relay = Annotated[None, Depends(relay_after_response)]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Body, Request
+from fastapi import APIRouter, Body
 from pydantic import TypeAdapter
 
-from admin.api.deps import Ingest, SessionDep
+from admin.api.deps import Ingest, Relay, SessionDep
 from admin.api.validation import validate_body
 from engine.clock import utcnow
 from engine.errors import FieldProblem, InvalidInput
@@ -39,8 +39,7 @@ def post_events(
     session: SessionDep,
     _: Ingest,
     payload: Annotated[Any, Body(include_in_schema=False)],
-    request: Request,
-    background: BackgroundTasks,
+    _relay: Relay,
 ) -> IngestResult:
     """Store events; an unknown email creates the contact, a known idempotency_key is skipped.
 
@@ -58,9 +57,6 @@ def post_events(
         )
     result = ingest_events(session, events, now=utcnow())
     session.commit()
-    relay = getattr(request.app.state, "relay", None)
-    if relay is not None:  # hand the events to journeys now rather than at the next sweep
-        background.add_task(relay)
     return result
 
 

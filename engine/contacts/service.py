@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session
 from engine.contacts.fields import display_name
 from engine.contacts.schemas import ConsentIn, ContactOut, ContactPage, ContactPatch
 from engine.errors import Conflict, FieldProblem, InvalidInput, NotFound
+from engine.runtime import outbox
+from engine.runtime.topics import CONTACTS_CHANGED
 from engine.store.models import (
     ConsentRecord,
     Contact,
@@ -117,6 +119,7 @@ def upsert_contacts(
             if created_at == now:
                 result.created.add(email)
     _record_stage_changes(session, folded, old_stages, result, now=now, reason=reason)
+    contacts_changed(session, result.ids.values(), now=now)
     return result
 
 
@@ -176,6 +179,13 @@ def _record_stage_changes(
         session.execute(insert(table_of(StageChange)), changes)
 
 
+def contacts_changed(session: Session, contact_ids: Iterable[int], *, now: datetime) -> None:
+    """Let running journeys re-check these contacts once the transaction commits."""
+    ids = sorted(set(contact_ids))
+    if ids:
+        outbox.enqueue(session, CONTACTS_CHANGED, {"contact_ids": ids}, now=now)
+
+
 def owner_ids(session: Session, emails: Iterable[str | None]) -> dict[str, int]:
     """Map owner emails to user ids; raise InvalidInput naming every unknown owner."""
     wanted = {e for e in emails if e}
@@ -195,17 +205,21 @@ def add_tags(
     session: Session, contact_ids_tags: Iterable[tuple[int, str]], *, now: datetime
 ) -> None:
     """Tag contacts; a tag a contact already has is left as it is."""
-    rows = [{"contact_id": c, "tag": t, "added_at": now} for c, t in set(contact_ids_tags)]
-    if rows:
+    pairs = set(contact_ids_tags)
+    if pairs:
         stmt = dialect_insert(session, ContactTag).on_conflict_do_nothing()
-        session.execute(stmt, rows)
+        session.execute(stmt, [{"contact_id": c, "tag": t, "added_at": now} for c, t in pairs])
+        contacts_changed(session, {c for c, _ in pairs}, now=now)
 
 
-def remove_tags(session: Session, contact_id: int, tags: Iterable[str]) -> None:
+def remove_tags(session: Session, contact_id: int, tags: Iterable[str], *, now: datetime) -> None:
     """Remove tags from one contact."""
-    session.execute(
-        delete(ContactTag).where(ContactTag.contact_id == contact_id, ContactTag.tag.in_(set(tags)))
-    )
+    names = set(tags)
+    if names:
+        session.execute(
+            delete(ContactTag).where(ContactTag.contact_id == contact_id, ContactTag.tag.in_(names))
+        )
+        contacts_changed(session, [contact_id], now=now)
 
 
 def record_consent(
@@ -227,6 +241,7 @@ def record_consent(
     if not records:
         return
     session.execute(insert(table_of(ConsentRecord)), records)
+    contacts_changed(session, {r["contact_id"] for r in records}, now=now)
     latest: dict[tuple[int, str], dict[str, Any]] = {}
     for r in sorted(records, key=lambda r: r["occurred_at"]):
         latest[(r["contact_id"], r["topic"])] = r
@@ -320,6 +335,7 @@ def patch_contact(
     elif "attributes" in given:
         contact.attributes = {}
     contact.updated_at = now
+    contacts_changed(session, [contact.id], now=now)
 
 
 def erase_contact(session: Session, contact: Contact, *, now: datetime, requested_by: str) -> None:

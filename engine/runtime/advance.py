@@ -49,12 +49,15 @@ def advance(
     journeys: CompiledJourneys,
     message_domain: str,
     event: EventRecord | None = None,
+    recheck: bool = False,
 ) -> AdvanceResult:
     """Advance the due (or, with ``event``, the listening) enrollments among ``enrollment_ids``.
 
     Without an event only enrollments whose ``wake_at`` has come are stepped; with one,
     every live enrollment is offered the event (a ``wait_for``, ``exit_when`` or goal may
-    be waiting on it). An enrollment whose step fails unexpectedly is retried later.
+    be waiting on it). ``recheck`` plans every live one now: its contact changed, so an
+    ``exit_when`` or goal may hold (a wait not yet over stays as it is). An enrollment
+    whose step fails unexpectedly is retried later.
     """
     result = AdvanceResult()
     ids = sorted(set(enrollment_ids))
@@ -68,7 +71,11 @@ def advance(
         .returning(table.c.id)
     ).all()
     rows = session.scalars(select(Enrollment).where(Enrollment.id.in_(claimed))).all()
-    due = [r for r in rows if event is not None or (r.wake_at is not None and r.wake_at <= now)]
+    due = [
+        r
+        for r in rows
+        if recheck or event is not None or (r.wake_at is not None and r.wake_at <= now)
+    ]
     result.not_due = len(rows) - len(due)
     views = load_views(session, {r.contact_id for r in due}, now=now)
     emails = load_email_activity(session, [r.id for r in due])

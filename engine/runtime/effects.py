@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, literal, update
 from sqlalchemy.orm import Session
 
-from engine.contacts.service import add_tags, dialect_insert, remove_tags
+from engine.contacts.service import add_tags, contacts_changed, dialect_insert, remove_tags
 from engine.journey import ContactView
 from engine.journey.actions import (
     Action,
@@ -130,12 +130,13 @@ class Effects:
             session.execute(
                 update(Contact).where(Contact.id.in_(touched)).values(updated_at=self.now)
             )
+            contacts_changed(session, touched | self._score_totals.keys(), now=self.now)
         if self._stage_changes:
             session.execute(insert(table_of(StageChange)), self._stage_changes)
         add_tags(session, self._tags_added, now=self.now)
         for contact_id, removed in self._tags_removed.items():
             if removed:
-                remove_tags(session, contact_id, removed)
+                remove_tags(session, contact_id, removed, now=self.now)
         if self._score_totals:
             table = table_of(Contact)
             session.execute(

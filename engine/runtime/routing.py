@@ -213,3 +213,19 @@ def _live_listeners(
         )
         for event in events
     ]
+
+
+def live_enrollments(session: Session, contact_ids: Iterable[int]) -> list[int]:
+    """The live enrollments of these contacts in active journeys (paused ones are held)."""
+    ids = sorted(set(contact_ids))
+    if not ids:
+        return []
+    return list(
+        session.scalars(
+            select(Enrollment.id).where(
+                Enrollment.contact_id.in_(ids),
+                Enrollment.status != "exited",
+                Enrollment.journey_id.in_(select(Journey.id).where(Journey.status == "active")),
+            )
+        )
+    )

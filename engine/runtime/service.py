@@ -8,9 +8,9 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from engine.runtime.advance import advance
+from engine.runtime.advance import AdvanceResult, advance
 from engine.runtime.journeys import CompiledJourneys
-from engine.runtime.routing import route_events
+from engine.runtime.routing import live_enrollments, route_events
 
 
 @dataclass(slots=True)
@@ -45,3 +45,18 @@ def process_events(
         steps.append(woken)
     result.outbox = [i for step in steps for i in step.outbox]
     return result
+
+
+def process_contact_changes(
+    session: Session,
+    contact_ids: Iterable[int],
+    *,
+    now: datetime,
+    journeys: CompiledJourneys,
+    message_domain: str,
+) -> AdvanceResult:
+    """Re-plan the live enrollments of contacts that changed: exit_when and goals apply at once."""
+    ids = live_enrollments(session, contact_ids)
+    return advance(
+        session, ids, now=now, journeys=journeys, message_domain=message_domain, recheck=True
+    )

@@ -10,3 +10,6 @@ CALL_WEBHOOK = "webhook.call"
 HANDOFF_CREATED = "handoff.created"
 #: An internal notification: the ``Notify`` action as JSON.
 NOTIFY = "notify"
+#: Contacts whose fields, tags or consent changed: ``{"contact_ids": [...]}``; their live
+#: enrollments re-check ``exit_when`` and goals at once.
+CONTACTS_CHANGED = "contacts.changed"

@@ -48,6 +48,8 @@ entry: {reentry: never}
 defaults: {send_email: {from: {name: Acme, email: hello@acme.io}}}
 exit_when:
   - {event: account_closed}
+  - {attr: lifecycle_stage, eq: customer}
+  - {email: unsubscribed}
 start: welcome
 steps:
   welcome: {type: send_email, template: welcome, subject: "{{ contact.last_name }} 様、ようこそ", next: points}
@@ -80,6 +82,9 @@ class Running:
         with database.unit_of_work() as session:
             key = create_api_key(session, name="test", scopes=["ingest"], now=utcnow())
         self.headers = {"Authorization": f"Bearer {key}"}
+        with database.unit_of_work() as session:
+            marketer = create_api_key(session, name="marketer", scopes=["marketer"], now=utcnow())
+        self.marketer = {"Authorization": f"Bearer {marketer}"}
 
     def post(self, event: dict) -> None:
         response = self.client.post("/api/events", json=event, headers=self.headers)
@@ -201,3 +206,22 @@ def test_the_sweep_finishes_due_timers(running: Running):
         enrollment = session.scalars(select(Enrollment)).one()
         assert (enrollment.status, enrollment.exit_reason) == ("exited", "welcomed")
         assert enrollment.lease_until is None
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("", {"lifecycle_stage": "customer"}),
+        ("/consent", {"topic": "marketing_email", "granted": False, "source": "preference-center"}),
+    ],
+)
+def test_a_contact_change_ends_the_enrollment_at_once(running: Running, path: str, body: dict):
+    running.post({"type": "signed_up", **SATO, "properties": {"plan": "pro"}})
+    url = f"/api/contacts/{SATO['email']}{path}"
+    call = running.client.patch if not path else running.client.post
+    assert call(url, json=body, headers=running.marketer).status_code == 200
+    running.settle()
+    with running.database.sessions() as session:
+        enrollment = session.scalars(select(Enrollment)).one()
+        assert (enrollment.status, enrollment.exit_reason) == ("exited", "exit_when")
+        assert enrollment.step == "wait_1d"  # left while waiting, not after the day
