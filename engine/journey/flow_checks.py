@@ -15,6 +15,7 @@ from engine.journey.graph import (
     longest_delay,
     reachable,
     reversed_graph,
+    sends_before,
 )
 from engine.journey.spec import JourneySpec
 from engine.journey.steps import SendEmailStep
@@ -92,6 +93,7 @@ def _check_email_order(
     spec: JourneySpec, graph: Mapping[str, tuple[str, ...]], live: set[str]
 ) -> Iterator[Finding]:
     sends = {n: s for n, s in spec.steps.items() if isinstance(s, SendEmailStep)}
+    before: dict[str, frozenset[str]] | None = None  # solved once, on the first email leaf
     cache: dict[frozenset[str], set[str]] = {}
     for name, step in spec.steps.items():
         if name not in live:
@@ -110,9 +112,16 @@ def _check_email_order(
                     )
                 else:
                     marks = frozenset(sends)
-                if marks not in cache:
-                    cache[marks] = always_after(graph, spec.start, set(marks))
-                if name not in cache[marks]:
+                if before is None:
+                    before = sends_before(graph, spec.start, sends)
+                sent = not marks.isdisjoint(before[name])
+                if not sent and len(marks) > 1:
+                    # No one mark is on every path, but each path may pass one or another
+                    # ("a or b"): that needs a walk, once per set of marks (linear).
+                    if marks not in cache:
+                        cache[marks] = always_after(graph, spec.start, marks)
+                    sent = name in cache[marks]
+                if not sent:
                     named = (
                         " or ".join(f"'{m}'" for m in sorted(marks))
                         if node.step_names or node.template

@@ -96,26 +96,86 @@ def cycles_avoiding(graph: Graph, pauses: set[str]) -> list[list[str]]:
     ]
 
 
-def always_after(graph: Graph, start: str, marks: set[str]) -> set[str]:
+def always_after(graph: Graph, start: str, marks: Iterable[str]) -> set[str]:
     """Return the steps that every path from ``start`` reaches only after passing a mark.
 
-    A forward "must" data-flow: a step qualifies when each predecessor either is a
-    mark or qualifies itself. Solved as the greatest fixed point.
+    The greatest fixed point of a forward "must" data-flow (a step qualifies when each
+    predecessor either is a mark or qualifies itself; ``start`` never does). Its
+    complement is what a walk from ``start`` that never leaves a mark reaches, so it
+    is found in one linear pass.
     """
     live = reachable(graph, start)
-    back = reversed_graph(graph)
-    after = {n: n != start for n in live}
+    if not live:
+        return set()
+    stops = set(marks)
+    unmarked = {start}
+    todo = [start]
+    while todo:
+        node = todo.pop()
+        if node in stops:
+            continue  # what follows a mark has passed one on this path
+        for nxt in graph[node]:
+            if nxt not in unmarked and nxt in graph:
+                unmarked.add(nxt)
+                todo.append(nxt)
+    return live - unmarked
+
+
+def sends_before(graph: Graph, start: str, sends: Iterable[str]) -> dict[str, frozenset[str]]:
+    """Return, for each step reachable from ``start``, the sends on EVERY path to it.
+
+    A dominator-style "must" data-flow over the step graph, solved once for all sends:
+    ``before(start)`` is empty and ``before(n)`` is the intersection, over n's
+    reachable predecessors p, of ``before(p)`` plus p itself when p is a send. Sets
+    are bit masks, swept in reverse postorder from the top until nothing changes (the
+    greatest fixed point). A step is always preceded by send ``m`` exactly when ``m``
+    is in its set, i.e. when it is in ``always_after(graph, start, {m})``.
+    """
+    if start not in graph:
+        return {}
+    order = _reverse_postorder(graph, start)
+    index = {name: i for i, name in enumerate(order)}
+    kept = [s for s in dict.fromkeys(sends) if s in index]
+    bit = {name: 1 << i for i, name in enumerate(kept)}
+    everything = (1 << len(kept)) - 1
+    preds: list[list[int]] = [[] for _ in order]
+    for name in order:
+        for nxt in graph[name]:
+            if nxt in index:
+                preds[index[nxt]].append(index[name])
+    gen = [bit.get(name, 0) for name in order]
+    before = [everything] * len(order)
+    before[0] = 0  # order[0] is start: nothing was sent before entering the journey
     changed = True
     while changed:
         changed = False
-        for node in live:
-            if node == start:
-                continue
-            value = all(p in marks or after[p] for p in back[node] if p in live)
-            if value != after[node]:
-                after[node] = value
+        for i in range(1, len(order)):
+            value = everything
+            for p in preds[i]:
+                value &= before[p] | gen[p]
+            if value != before[i]:
+                before[i] = value
                 changed = True
-    return {n for n, v in after.items() if v}
+    return {name: frozenset(s for s in kept if before[i] & bit[s]) for i, name in enumerate(order)}
+
+
+def _reverse_postorder(graph: Graph, start: str) -> list[str]:
+    """Return the steps reachable from ``start`` in reverse postorder (``start`` first)."""
+    post: list[str] = []
+    seen = {start}
+    stack = [(start, iter(graph[start]))]
+    while stack:
+        node, children = stack[-1]
+        for child in children:
+            if child in graph and child not in seen:
+                seen.add(child)
+                stack.append((child, iter(graph[child])))
+                break
+        else:
+            stack.pop()
+            post.append(node)
+    post.reverse()
+    return post
 
 
 def longest_delay(

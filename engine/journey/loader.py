@@ -77,17 +77,20 @@ def load_journey(text: str, filename: str = "journey.yaml") -> LoadResult:
 
 
 def _load(text: str, filename: str) -> LoadResult:
-    try:
-        root = YAML(typ="rt").compose(text)
-    except YAMLError as exc:
-        return LoadResult(filename, None, (_syntax_error(exc, filename),))
-    duplicates = list(_duplicate_keys(root, (), filename)) if root is not None else []
-    # Duplicates are reported above, all of them; load on so every other finding shows too.
+    # Parse once: compose the node tree (it has every key, duplicates included, with its
+    # mark), then construct the round-trip document from that same tree.
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True
     yaml.allow_duplicate_keys = True
     try:
-        document = yaml.load(text)
+        root = yaml.compose(text)
+    except YAMLError as exc:
+        return LoadResult(filename, None, (_syntax_error(exc, filename),))
+    # Before constructing: construction flattens '<<' merges into the nodes in place.
+    duplicates = list(_duplicate_keys(root, (), filename)) if root is not None else []
+    # Duplicates are reported above, all of them; load on so every other finding shows too.
+    try:
+        document = None if root is None else yaml.constructor.construct_document(root)
     except YAMLError as exc:
         return LoadResult(filename, None, (_syntax_error(exc, filename), *duplicates))
     if not isinstance(document, CommentedMap):
