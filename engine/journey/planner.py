@@ -128,13 +128,17 @@ class Plan:
             checkpoint, status="waiting", wait_started_at=self.at, wake_at=wake_at, waiting_on=None
         )
         note = Note(self.at, send.step, "defer", f"frequency cap: deferred to {wake_at}")
+        # The trace is cut where the actions are: what came after the send did not happen.
+        sends = [i for i, n in enumerate(self.trace) if n.what == "send"]
+        index = self.sends.index(send)
+        cut = sends[index] if index < len(sends) else len(self.trace)
         return Plan(
             at=self.at,
             actions=self.actions[: self.actions.index(send)],
             state=state,
             wake_at=wake_at,
             waiting_on=None,
-            trace=(*self.trace, note),
+            trace=(*self.trace[:cut], note),
             checkpoints={},
         )
 

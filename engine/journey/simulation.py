@@ -62,6 +62,7 @@ from engine.journey.entry import PriorEnrollment, reentry_refusal
 from engine.journey.graph import reachable
 from engine.journey.planner import CompiledJourney, Plan, plan
 from engine.journey.predicates import MISSING, compile_condition, lookup
+from engine.journey.send_rules import RecentSend, apply_send_rules
 from engine.journey.spec import JourneySpec
 from engine.journey.state import EnrollmentState
 from engine.journey.steps import BranchStep, WaitForStep
@@ -348,6 +349,7 @@ class _Enrollment:
 class _Sent:
     at: datetime
     key: str
+    topic: str | None = None
 
 
 class _Run:
@@ -605,7 +607,7 @@ class _Run:
             if isinstance(action, SendEmail) and action.idempotency_key in vetoed:
                 continue
             if isinstance(action, SendEmail):
-                self.sent.append(_Sent(now, action.idempotency_key))
+                self.sent.append(_Sent(now, action.idempotency_key, action.topic))
             self.contact = apply_action(self.contact, action, now)
         _Entries(self, enrollment, result, before, event, vetoed, zone, entered).emit()
         enrollment.state = result.state
@@ -617,28 +619,9 @@ class _Run:
             enrollment.wake_at = now + timedelta(microseconds=1)
 
     def runtime_rules(self, result: Plan, contact: ContactView) -> tuple[Plan, dict[str, str]]:
-        """Apply what the runtime middleware decides: consent and the frequency cap.
-
-        Returns the plan (cut by ``defer`` when the cap defers a send) and the sends
-        dropped, by idempotency key, with the reason code.
-        """
-        vetoed: dict[str, str] = {}
-        recent = list(self.sent)
-        for send in result.sends:
-            if send.topic is not None and send.topic not in contact.subscriptions:
-                vetoed[send.idempotency_key] = "no_consent"
-                continue
-            cap = send.frequency_cap
-            if cap is not None:
-                window = [s for s in recent if s.at > result.at - cap.per]
-                if len(window) >= cap.max:
-                    if cap.on_limit == "skip":
-                        vetoed[send.idempotency_key] = "frequency_cap"
-                        continue
-                    oldest = sorted(s.at for s in window)[len(window) - cap.max]
-                    return _deferred(result, send, oldest + cap.per), vetoed
-            recent.append(_Sent(result.at, send.idempotency_key))
-        return result, vetoed
+        """Apply what the runtime applies at send time: consent and the frequency cap."""
+        recent = [RecentSend(s.at, self.spec.id, s.topic) for s in self.sent]
+        return apply_send_rules(result, contact, recent, self.spec.id)
 
     # -- output --
 
@@ -893,15 +876,6 @@ def _ended(state: EnrollmentState) -> str:
     if state.exited:
         return f"the enrollment ended at '{state.step}' ({state.exit_reason}) before this step"
     return f"the simulation ended while the contact was at '{state.step}'"
-
-
-def _deferred(result: Plan, send: SendEmail, until: datetime) -> Plan:
-    """Return ``result.defer(send, until)`` with the trace cut where the plan was cut."""
-    deferred = result.defer(send, until)
-    index = result.sends.index(send)
-    notes = [i for i, n in enumerate(result.trace) if n.what == "send"]
-    cut = notes[index] if index < len(notes) else len(result.trace)
-    return dataclasses.replace(deferred, trace=(*result.trace[:cut], deferred.trace[-1]))
 
 
 def _skip_reason(why: str) -> str:

@@ -18,9 +18,15 @@ from sqlalchemy.orm import Session
 
 from engine.errors import NurtureError
 from engine.journey import EnrollmentState, EventRecord, plan
+from engine.journey.send_rules import RecentSend, apply_send_rules
 from engine.runtime.effects import Effects
 from engine.runtime.journeys import CompiledJourneys
-from engine.runtime.views import load_email_activity, load_views, with_emails
+from engine.runtime.views import (
+    load_email_activity,
+    load_recent_sends,
+    load_views,
+    with_emails,
+)
 from engine.store.models import Enrollment
 from engine.store.models.base import table_of
 
@@ -79,6 +85,7 @@ def advance(
     result.not_due = len(rows) - len(due)
     views = load_views(session, {r.contact_id for r in due}, now=now)
     emails = load_email_activity(session, [r.id for r in due])
+    recent = load_recent_sends(session, {r.contact_id for r in due}, now=now)
     effects = Effects(session, now, message_domain)
     for row in due:
         try:
@@ -86,13 +93,21 @@ def advance(
             state = EnrollmentState.from_json(row.state)
             view = with_emails(views[row.contact_id], emails.get(row.id, ()))
             decided = plan(compiled, state, view, now, event=event)
+            decided, vetoed = apply_send_rules(
+                decided, view, recent[row.contact_id], row.journey_id
+            )
         except (NurtureError, ValueError, KeyError) as error:
             log.exception("enrollment %s failed at step %s: %s", row.id, row.step, error)
             row.wake_at = now + RETRY_AFTER
             result.failed += 1
             continue
         effects.visited(row.id, dict(state.attempts), dict(decided.state.attempts))
-        effects.record(row, view, decided.actions, row.journey_id)
+        recent[row.contact_id].extend(
+            RecentSend(now, row.journey_id, send.topic)
+            for send in decided.sends
+            if send.idempotency_key not in vetoed
+        )
+        effects.record(row, view, decided.actions, row.journey_id, vetoed)
         new = decided.state
         row.state = new.to_json()
         row.step = new.step

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -71,9 +72,18 @@ class Effects:
     _step_runs: list[dict[str, Any]] = field(default_factory=list)
 
     def record(
-        self, enrollment: Enrollment, view: ContactView, actions: tuple[Action, ...], journey: str
+        self,
+        enrollment: Enrollment,
+        view: ContactView,
+        actions: tuple[Action, ...],
+        journey: str,
+        vetoed: Mapping[str, str] | None = None,
     ) -> None:
-        """Gather the effects of one enrollment's actions, in the order the plan gave them."""
+        """Gather the effects of one enrollment's actions, in the order the plan gave them.
+
+        ``vetoed`` sends (by idempotency key, with the reason) are kept as ``skipped``
+        messages, so "why didn't this contact get that email?" has an answer.
+        """
         contact_id = enrollment.contact_id
         current = self.contacts.get(contact_id, view)
         for action in actions:
@@ -87,7 +97,8 @@ class Effects:
                 self._adjust_score(contact_id, current, action)
                 current = apply_action(current, action, self.now)
             elif isinstance(action, SendEmail):
-                self._send(enrollment, current, action, journey)
+                skipped = (vetoed or {}).get(action.idempotency_key)
+                self._send(enrollment, current, action, journey, skipped)
             elif isinstance(action, Handoff):
                 self._handoffs.append(
                     {
@@ -202,7 +213,12 @@ class Effects:
         )
 
     def _send(
-        self, enrollment: Enrollment, current: ContactView, action: SendEmail, journey: str
+        self,
+        enrollment: Enrollment,
+        current: ContactView,
+        action: SendEmail,
+        journey: str,
+        skipped: str | None,
     ) -> None:
         uid = secrets.token_urlsafe(16)
         self._messages.append(
@@ -219,7 +235,8 @@ class Effects:
                 "variant": action.variant,
                 "topic": action.topic,
                 "subject": action.subject,
-                "status": "queued",
+                "status": "skipped" if skipped else "queued",
+                "error": skipped,
                 "attempts": 0,
                 "queued_at": self.now,
             }
@@ -231,10 +248,11 @@ class Effects:
         stmt = (
             dialect_insert(self.session, Message)
             .on_conflict_do_nothing(index_elements=[Message.idempotency_key])
-            .returning(Message.id)
+            .returning(Message.id, Message.status)
         )
-        for message_id in self.session.scalars(stmt, self._messages):
-            self._queue(SEND_EMAIL, {"message_id": message_id})
+        for message_id, status in self.session.execute(stmt, self._messages):
+            if status == "queued":
+                self._queue(SEND_EMAIL, {"message_id": message_id})
 
     def _queue(self, topic: str, payload: dict[str, Any]) -> None:
         self._outbox.append(

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from engine.journey import ContactView, EmailRecord, EventRecord
 from engine.journey.conditions import EmailActivity
+from engine.journey.send_rules import RecentSend
 from engine.segments import CONTACT_FIELDS
 from engine.store.models import (
     ConsentRecord,
@@ -142,3 +143,23 @@ def with_emails(view: ContactView, emails: Iterable[EmailRecord]) -> ContactView
     """The view for one enrollment: its own email activity beside the contact's unsubscribes."""
     records = [*view.emails, *emails]
     return replace(view, emails=tuple(sorted(records, key=lambda r: r.at)))
+
+
+def load_recent_sends(
+    session: Session, contact_ids: Iterable[int], *, now: datetime
+) -> dict[int, list[RecentSend]]:
+    """Each contact's sends that count towards frequency caps (every journey, last 400 days)."""
+    ids = sorted(set(contact_ids))
+    sends: dict[int, list[RecentSend]] = defaultdict(list)
+    if not ids:
+        return sends
+    for contact_id, at, journey, topic in session.execute(
+        select(Message.contact_id, Message.queued_at, Message.journey_id, Message.topic).where(
+            Message.contact_id.in_(ids),
+            Message.queued_at >= now - EVENT_HORIZON,
+            Message.status.not_in(NOT_SENT),
+        )
+    ):
+        if contact_id is not None:
+            sends[contact_id].append(RecentSend(at, journey, topic))
+    return sends
