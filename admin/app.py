@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from admin.api import contacts, errors, events, health, journeys
+from engine.runtime.journeys import CompiledJourneys
 from engine.settings import Settings
 from engine.store.db import Database
 
@@ -24,6 +25,7 @@ def create_app(settings: Settings, database: Database) -> FastAPI:
     )
     app.state.settings = settings
     app.state.database = database
+    app.state.journeys = CompiledJourneys()
     errors.install(app)
     for router in (contacts.router, events.router, health.router, journeys.router):
         app.include_router(router)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from cli import journey_deploy, journey_enroll, journey_sim
 from cli.runtime import load_settings
 from engine.deploy.catalog import catalog_from_disk
 
@@ -109,9 +110,6 @@ def schema(
     Console(stderr=True).print(f"wrote {output}", highlight=False)
 
 
-import cli.journey_deploy as journey_deploy  # noqa: E402 - light: loads engine parts per command
-from cli import journey_sim  # noqa: E402  (kept beside the registrations below)
-
 # -- commands defined in other modules (one line each) --
 app.command("deploy")(journey_deploy.deploy)
 app.command("diff")(journey_deploy.diff)
@@ -123,4 +121,5 @@ app.command("simulate")(journey_sim.simulate)
 app.command("test")(journey_sim.run_tests)
 app.command("new")(journey_sim.new)
 app.command("docs")(journey_sim.docs)
+app.command("enroll")(journey_enroll.enroll)
 # -- end of commands defined in other modules --

@@ -13,14 +13,17 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter
 
 from admin.api.deps import Reader, SessionDep, Writer
 from admin.api.errors import error_body
+from admin.api.validation import validate_body
 from engine.clock import utcnow
+from engine.contacts.schemas import Email
 from engine.deploy import service
 from engine.deploy.catalog import catalog_from_disk
 from engine.journey import Catalog
+from engine.runtime import enroll as enroll_service
 from engine.runtime import simulate as simulate_service
 from engine.runtime.stats import step_counts
 from engine.settings import Settings
@@ -34,6 +37,7 @@ Status = Literal["draft", "active", "paused", "archived"]
 MAX_SOURCE = 1_000_000
 """Characters of YAML per file: far above any real journey, well below a memory problem."""
 MAX_FILES = 500
+_EMAILS = TypeAdapter(list[Email])
 
 
 class JourneyFile(BaseModel):
@@ -304,6 +308,35 @@ def stats(journey_id: JourneyIdPath, session: SessionDep, _: Reader) -> list[Ste
     service.get_journey(session, journey_id)  # 404 with a "did you mean" for a wrong id
     counts = step_counts(session, journey_id)
     return [StepStatsOut(version=v, step=s, **asdict(c)) for (v, s), c in sorted(counts.items())]
+
+
+class EnrollIn(BaseModel):
+    """Contacts to enroll by email, and the entry data ``entry.*`` refers to."""
+
+    emails: list[str] = Field(min_length=1, max_length=10_000)
+    entry: dict[str, Any] | None = Field(None, description='Default: {"name": "manual"}.')
+
+
+class EnrollOut(BaseModel):
+    """Enrolled now (they start within a second), refused by rule, and unknown emails."""
+
+    enrolled: int
+    refused: dict[str, int]
+    unknown: list[str]
+
+
+@router.post("/{journey_id}/enrollments", response_model=EnrollOut)
+def enroll(
+    journey_id: JourneyIdPath, body: EnrollIn, session: SessionDep, _: Writer, request: Request
+) -> EnrollOut:
+    """Enroll contacts by hand; the audience and entry rules apply as for a trigger."""
+    emails = validate_body(_EMAILS, body.emails, ["emails"])
+    ids, unknown = enroll_service.contact_ids_by_email(session, emails)
+    result = enroll_service.enroll_contacts(
+        session, journey_id, ids, now=utcnow(), journeys=request.app.state.journeys
+    )
+    session.commit()
+    return EnrollOut(enrolled=result.enrolled, refused=dict(result.refused), unknown=unknown)
 
 
 @router.get("/{journey_id}", response_model=JourneyDetailOut)

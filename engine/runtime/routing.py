@@ -9,7 +9,7 @@ nothing twice. The caller advances what this returns, in the same transaction or
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -60,7 +60,7 @@ def route_events(
     ]
     if candidates:
         rows = _decide(session, candidates, active, now=now, refused=routed.refused)
-        routed.enrolled = _insert(session, rows, active, now=now)
+        routed.enrolled = insert_enrollments(session, rows, active, now=now)
     routed.woken = [(event.record, ids) for event, ids in woken if ids]
     return routed
 
@@ -104,20 +104,7 @@ def _decide(
 ) -> list[dict[str, Any]]:
     contact_ids = {event.contact_id for event, _ in candidates}
     views = load_views(session, contact_ids, now=now)
-    prior: dict[tuple[str, int], list[PriorEnrollment]] = defaultdict(list)
-    for journey_id, contact_id, key, entered_at, exited_at in session.execute(
-        select(
-            Enrollment.journey_id,
-            Enrollment.contact_id,
-            Enrollment.key,
-            Enrollment.entered_at,
-            Enrollment.exited_at,
-        ).where(
-            Enrollment.contact_id.in_(contact_ids),
-            Enrollment.journey_id.in_({journey_id for _, journey_id in candidates}),
-        )
-    ):
-        prior[(journey_id, contact_id)].append(PriorEnrollment(key, entered_at, exited_at))
+    prior = load_prior(session, {j for _, j in candidates}, contact_ids)
     rows = []
     for event, journey_id in candidates:
         published = active[journey_id]
@@ -129,29 +116,74 @@ def _decide(
             refused.append((journey_id, event.contact_id, decision.reason))
             continue
         history.append(PriorEnrollment(decision.key, now, None))  # later events see it
-        spec = published.compiled.spec
         rows.append(
-            {
-                "journey_id": journey_id,
-                "version": spec.version,
-                "contact_id": event.contact_id,
-                "key": decision.key,
-                "entry_event_id": event.id,
-                "status": "active",
-                "step": spec.start,
-                "wake_at": now,
-                "entry": dict(decision.entry),
-                "state": {},
-                "steps_taken": 0,
-                "entered_at": now,
-                "updated_at": now,
-            }
+            enrollment_row(
+                published,
+                event.contact_id,
+                key=decision.key,
+                entry=decision.entry,
+                now=now,
+                entry_event_id=event.id,
+            )
         )
     return rows
 
 
-def _insert(
-    session: Session, rows: list[dict[str, Any]], active: dict[str, Published], *, now: datetime
+def load_prior(
+    session: Session, journey_ids: Iterable[str], contact_ids: Iterable[int]
+) -> dict[tuple[str, int], list[PriorEnrollment]]:
+    """Every enrollment of these contacts in these journeys, for the entry rules."""
+    prior: dict[tuple[str, int], list[PriorEnrollment]] = defaultdict(list)
+    for journey_id, contact_id, key, entered_at, exited_at in session.execute(
+        select(
+            Enrollment.journey_id,
+            Enrollment.contact_id,
+            Enrollment.key,
+            Enrollment.entered_at,
+            Enrollment.exited_at,
+        ).where(
+            Enrollment.contact_id.in_(set(contact_ids)),
+            Enrollment.journey_id.in_(set(journey_ids)),
+        )
+    ):
+        prior[(journey_id, contact_id)].append(PriorEnrollment(key, entered_at, exited_at))
+    return prior
+
+
+def enrollment_row(
+    published: Published,
+    contact_id: int,
+    *,
+    key: str,
+    entry: Mapping[str, Any],
+    now: datetime,
+    entry_event_id: int | None = None,
+) -> dict[str, Any]:
+    """A new enrollment at the journey's start, due at once."""
+    spec = published.compiled.spec
+    return {
+        "journey_id": spec.id,
+        "version": spec.version,
+        "contact_id": contact_id,
+        "key": key,
+        "entry_event_id": entry_event_id,
+        "status": "active",
+        "step": spec.start,
+        "wake_at": now,
+        "entry": dict(entry),
+        "state": {},
+        "steps_taken": 0,
+        "entered_at": now,
+        "updated_at": now,
+    }
+
+
+def insert_enrollments(
+    session: Session,
+    rows: list[dict[str, Any]],
+    published: Mapping[str, Published],
+    *,
+    now: datetime,
 ) -> list[int]:
     """Insert enrollments (skipping any the constraints refuse) and write their start state."""
     if not rows:
@@ -163,7 +195,7 @@ def _insert(
     )
     states = []
     for enrollment_id, journey_id, contact_id, entry in session.execute(stmt, rows):
-        spec = active[journey_id].compiled.spec
+        spec = published[journey_id].compiled.spec
         state = EnrollmentState.enter(
             spec,
             enrollment_id=str(enrollment_id),

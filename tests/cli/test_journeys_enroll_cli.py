@@ -1,0 +1,68 @@
+"""``nurture journeys enroll`` as a user types it: by email, and in bulk by a condition."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+NURTURE = str(Path(sys.executable).with_name("nurture"))
+JOURNEYS = Path(__file__).parents[2] / "journeys"
+
+
+def run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NURTURE_")}
+    return subprocess.run(
+        [NURTURE, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=120, check=False
+    )
+
+
+def test_bulk_and_email_enrollment(tmp_path):
+    shutil.copy(JOURNEYS / "b2b-lead-nurture.yaml", tmp_path / "b2b-lead-nurture.yaml")
+    rows = ["email,姓,名,lifecycle_stage"] + [
+        f"lead{i}@example.jp,山田,太郎{i},lead" for i in range(30)
+    ]
+    rows += ["customer@example.jp,佐藤,花子,customer"]
+    (tmp_path / "people.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    assert run(tmp_path, "contacts", "import", "people.csv").returncode == 0
+    assert run(tmp_path, "journeys", "deploy", "b2b-lead-nurture.yaml").returncode == 0
+
+    bulk = run(
+        tmp_path,
+        "journeys",
+        "enroll",
+        "b2b-lead-nurture",
+        "--where",
+        "{attr: lifecycle_stage, in: [lead, customer]}",
+    )
+    assert bulk.returncode == 0, bulk.stderr
+    assert "enrolled 30 in b2b-lead-nurture; refused: audience 1" in bulk.stdout
+
+    again = run(
+        tmp_path,
+        "journeys",
+        "enroll",
+        "b2b-lead-nurture",
+        "-e",
+        "LEAD1@example.jp",
+        "-e",
+        "nobody@example.jp",
+    )
+    assert again.returncode == 0, again.stderr
+    assert "enrolled 0" in again.stdout
+    assert "already_enrolled 1" in again.stdout
+    assert "nobody@example.jp" in again.stdout
+
+    for args, message in [
+        ((), "choose who to enroll"),
+        (("--where", "{colour: red}"), "--where is not a condition"),
+        (("-e", "bad@"), "email 1:"),
+    ]:
+        failed = run(tmp_path, "journeys", "enroll", "b2b-lead-nurture", *args)
+        assert failed.returncode == 1
+        assert message in failed.stderr
+    missing = run(tmp_path, "journeys", "enroll", "no-such-journey", "-e", "lead1@example.jp")
+    assert missing.returncode == 1
+    assert "no deployed journey 'no-such-journey'" in missing.stderr
