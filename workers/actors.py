@@ -6,6 +6,7 @@ from datetime import datetime
 
 from engine.clock import utcnow
 from engine.operations import heartbeat as heartbeats
+from engine.runtime import outbox
 from engine.runtime.advance import advance
 from engine.runtime.service import process_contact_changes, process_events
 from workers.broker import actor
@@ -31,17 +32,19 @@ def probe(sent_at: str) -> None:
 
 
 @actor(queue_name=JOURNEYS_QUEUE, actor_name="runtime.route_events", max_retries=20)
-def route_events(event_ids: list[int]) -> None:
+def route_events(event_ids: list[int], outbox_id: int | None = None) -> None:
     """Enroll the contacts these events trigger, step them, and wake enrollments listening."""
     runtime = current()
+    now = runtime.clock()
     with runtime.database.unit_of_work() as session:
         process_events(
             session,
             event_ids,
-            now=runtime.clock(),
+            now=now,
             journeys=runtime.journeys,
             message_domain=runtime.message_domain,
         )
+        outbox.mark_done(session, outbox_id, now=now)
 
 
 @actor(queue_name=JOURNEYS_QUEUE, actor_name="runtime.advance", max_retries=20)
@@ -59,14 +62,16 @@ def advance_enrollments(enrollment_ids: list[int]) -> None:
 
 
 @actor(queue_name=JOURNEYS_QUEUE, actor_name="runtime.contacts_changed", max_retries=20)
-def contacts_changed(contact_ids: list[int]) -> None:
+def contacts_changed(contact_ids: list[int], outbox_id: int | None = None) -> None:
     """Let the live enrollments of changed contacts re-check exit_when and goals."""
     runtime = current()
+    now = runtime.clock()
     with runtime.database.unit_of_work() as session:
         process_contact_changes(
             session,
             contact_ids,
-            now=runtime.clock(),
+            now=now,
             journeys=runtime.journeys,
             message_domain=runtime.message_domain,
         )
+        outbox.mark_done(session, outbox_id, now=now)

@@ -1,8 +1,10 @@
 """The outbox: work to hand to the broker, written in the transaction that made it necessary.
 
-A relay claims pending rows (leasing them, so two relays never send the same row at once),
-sends them, and marks them dispatched. A crash between sending and marking sends a row again,
-which every consumer tolerates: dispatch is at least once, effects are exactly once.
+The database, not the broker, knows what is done. The relay leases pending rows and sends
+them; the consumer marks its row done in the transaction that does the work. A row whose
+message was lost (a worker killed while holding it, a broker restarted) is sent again when
+its lease runs out, the lease doubling each time. Consumers are idempotent, so a row sent
+twice does its work once.
 """
 
 from __future__ import annotations
@@ -12,23 +14,26 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from engine.store.models import OutboxMessage
 from engine.store.models.base import table_of
 
-#: How long a claimed row stays invisible to other relays before it may be sent again.
+#: How long a sent row waits for its consumer before it is sent again (doubling each time).
 RELAY_LEASE = timedelta(seconds=30)
+#: The longest wait between two sends of the same row.
+MAX_RELAY_LEASE = timedelta(minutes=15)
 
 
 @dataclass(frozen=True, slots=True)
 class Pending:
-    """One row to dispatch."""
+    """One row to send; ``attempts`` counts the sends before this one."""
 
     id: int
     topic: str
     payload: dict[str, Any]
+    attempts: int = 0
 
 
 def enqueue(session: Session, topic: str, payload: dict[str, Any], *, now: datetime) -> int:
@@ -52,12 +57,12 @@ def claim(
     limit: int = 500,
     ids: Collection[int] | None = None,
 ) -> list[Pending]:
-    """Lease up to ``limit`` undispatched rows of ``topics`` (or just ``ids``), oldest first."""
+    """Lease up to ``limit`` rows of ``topics`` not done (or just ``ids``), oldest first."""
     table = table_of(OutboxMessage)
     query = (
-        select(table.c.id, table.c.topic, table.c.payload)
+        select(table.c.id, table.c.topic, table.c.payload, table.c.attempts)
         .where(
-            table.c.dispatched_at.is_(None),
+            table.c.done_at.is_(None),
             table.c.available_at <= now,
             table.c.topic.in_(topics),
         )
@@ -68,18 +73,25 @@ def claim(
         query = query.where(table.c.id.in_(ids))
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    pending = [Pending(i, t, p) for i, t, p in session.execute(query)]
+    pending = [Pending(i, t, p, a) for i, t, p, a in session.execute(query)]
     if pending:
         session.execute(
             update(table)
-            .where(table.c.id.in_([p.id for p in pending]))
-            .values(available_at=now + RELAY_LEASE, attempts=table.c.attempts + 1)
+            .where(table.c.id == bindparam("row_id"))
+            .values(available_at=bindparam("until"), attempts=table.c.attempts + 1),
+            [{"row_id": p.id, "until": now + lease_after(p.attempts)} for p in pending],
         )
     return pending
 
 
-def mark_dispatched(session: Session, ids: Collection[int], *, now: datetime) -> None:
-    """Record that the broker accepted these rows."""
-    if ids:
+def lease_after(attempts: int) -> timedelta:
+    """How long a row sent ``attempts`` times before waits for its consumer this time."""
+    lease: timedelta = RELAY_LEASE * (2 ** min(attempts, 10))
+    return min(lease, MAX_RELAY_LEASE)
+
+
+def mark_done(session: Session, row_id: int | None, *, now: datetime) -> None:
+    """Record, in the consumer's transaction, that the row's work is done."""
+    if row_id is not None:
         table = table_of(OutboxMessage)
-        session.execute(update(table).where(table.c.id.in_(ids)).values(dispatched_at=now))
+        session.execute(update(table).where(table.c.id == row_id).values(done_at=now))

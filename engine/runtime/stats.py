@@ -14,7 +14,7 @@ from engine.store.models import Enrollment, OutboxMessage, StepRun
 
 @dataclass(frozen=True, slots=True)
 class Backlog:
-    """How far behind the runtime is: due timers and undispatched outbox rows."""
+    """How far behind the runtime is: due timers and outbox rows not done yet."""
 
     live: int
     due: int
@@ -34,7 +34,7 @@ def backlog(session: Session, *, now: datetime) -> Backlog:
     ).one()
     pending = session.execute(
         select(OutboxMessage.topic, func.count())
-        .where(OutboxMessage.dispatched_at.is_(None))
+        .where(OutboxMessage.done_at.is_(None))
         .group_by(OutboxMessage.topic)
     )
     return Backlog(

@@ -163,7 +163,7 @@ def test_an_event_enrolls_sends_and_scores_at_once(running: Running):
         )
         assert session.scalars(select(Contact.score)).one() == 5
         assert session.scalars(
-            select(OutboxMessage.dispatched_at).where(OutboxMessage.topic == "events.route")
+            select(OutboxMessage.done_at).where(OutboxMessage.topic == "events.route")
         ).one()
 
 
@@ -225,3 +225,29 @@ def test_a_contact_change_ends_the_enrollment_at_once(running: Running, path: st
         enrollment = session.scalars(select(Enrollment)).one()
         assert (enrollment.status, enrollment.exit_reason) == ("exited", "exit_when")
         assert enrollment.step == "wait_1d"  # left while waiting, not after the day
+
+
+def test_a_lost_routing_message_is_sent_again_after_its_lease(running: Running):
+    running.worker.pause()
+    response = running.client.post(
+        "/api/events",
+        json={"type": "signed_up", **SATO, "properties": {"plan": "pro"}},
+        headers=running.headers,
+    )
+    assert response.status_code == 202
+    running.broker.flush_all()  # the message is lost, as with a worker killed holding it
+    running.worker.resume()
+    assert relay(running.runtime) == 0  # leased: not sent again at once
+    assert running.count(Enrollment) == 0
+    running.offset = timedelta(seconds=31)
+    assert relay(running.runtime) == 1
+    running.settle()
+    assert running.count(Enrollment) == 1
+    with running.database.sessions() as session:
+        row = session.scalars(
+            select(OutboxMessage).where(OutboxMessage.topic == "events.route")
+        ).one()
+        assert row.done_at is not None
+        assert row.attempts == 2
+    running.offset = timedelta(minutes=10)
+    assert relay(running.runtime) == 0  # done: never sent again

@@ -120,7 +120,11 @@ class StepRun(Base):
 
 
 class OutboxMessage(Base):
-    """Work to dispatch, written in the same transaction as the state change that caused it."""
+    """Work to dispatch, written in the same transaction as the state change that caused it.
+
+    ``done_at`` is set by the consumer, in the transaction that did the work; until then the
+    relay sends the row again each time its lease (``available_at``) runs out.
+    """
 
     __tablename__ = "outbox"
 
@@ -129,9 +133,7 @@ class OutboxMessage(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(Json)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     available_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(default=0)
 
-    __table_args__ = (
-        Index("ix_outbox_dispatched_at_available_at", "dispatched_at", "available_at"),
-    )
+    __table_args__ = (Index("ix_outbox_done_at_available_at", "done_at", "available_at"),)
