@@ -46,23 +46,7 @@ def can_reach(graph: Graph, targets: Iterable[str]) -> set[str]:
 
 def strongly_connected(graph: Graph) -> list[list[str]]:
     """Return the strongly connected components (Kosaraju, iterative: no recursion limit)."""
-    order: list[str] = []
-    seen: set[str] = set()
-    for root in graph:
-        if root in seen:
-            continue
-        seen.add(root)
-        stack = [(root, iter(graph[root]))]
-        while stack:
-            node, children = stack[-1]
-            for child in children:
-                if child in graph and child not in seen:
-                    seen.add(child)
-                    stack.append((child, iter(graph[child])))
-                    break
-            else:
-                stack.pop()
-                order.append(node)
+    order = _postorder(graph, graph)
     back = reversed_graph(graph)
     assigned: set[str] = set()
     components: list[list[str]] = []
@@ -161,21 +145,34 @@ def sends_before(graph: Graph, start: str, sends: Iterable[str]) -> dict[str, fr
 
 def _reverse_postorder(graph: Graph, start: str) -> list[str]:
     """Return the steps reachable from ``start`` in reverse postorder (``start`` first)."""
-    post: list[str] = []
-    seen = {start}
-    stack = [(start, iter(graph[start]))]
-    while stack:
-        node, children = stack[-1]
-        for child in children:
-            if child in graph and child not in seen:
-                seen.add(child)
-                stack.append((child, iter(graph[child])))
-                break
-        else:
-            stack.pop()
-            post.append(node)
+    post = _postorder(graph, [start])
     post.reverse()
     return post
+
+
+def _postorder(graph: Graph, roots: Iterable[str]) -> list[str]:
+    """Return the steps reachable from ``roots``, each after every step it leads to.
+
+    Iterative, so a journey of thousands of steps cannot overflow the Python stack.
+    """
+    order: list[str] = []
+    seen: set[str] = set()
+    for root in roots:
+        if root in seen:
+            continue
+        seen.add(root)
+        stack = [(root, iter(graph[root]))]
+        while stack:
+            node, children = stack[-1]
+            for child in children:
+                if child in graph and child not in seen:
+                    seen.add(child)
+                    stack.append((child, iter(graph[child])))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+    return order
 
 
 def longest_delay(
