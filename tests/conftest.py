@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -47,7 +48,14 @@ def migrated_url(
         return
     if request.param != "postgresql":
         raise ValueError(f"unknown backend {request.param!r} in NURTURE_TEST_DATABASES")
-    name = f"nurture_test_{uuid.uuid4().hex[:10]}"
+    with fresh_postgres_database("nurture_test") as url:
+        yield url
+
+
+@contextmanager
+def fresh_postgres_database(prefix: str) -> Iterator[str]:
+    """Create a migrated PostgreSQL database of its own, and drop it afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))

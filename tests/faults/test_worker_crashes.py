@@ -21,7 +21,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,8 +28,7 @@ from typing import Any
 
 import pytest
 import redis
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
 from engine.clock import utcnow
 from engine.events.schemas import EventIn
@@ -38,7 +36,6 @@ from engine.events.service import ingest_events
 from engine.journey import validate_journey
 from engine.runtime.topics import ROUTE_EVENTS
 from engine.store.db import Database
-from engine.store.migrate import upgrade
 from engine.store.models import (
     Contact,
     ContactTag,
@@ -49,7 +46,7 @@ from engine.store.models import (
     OutboxMessage,
     ScoreChange,
 )
-from tests.conftest import POSTGRES_URL, TEST_SECRET
+from tests.conftest import TEST_SECRET, fresh_postgres_database
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
@@ -84,20 +81,8 @@ steps:
 @pytest.fixture
 def database_url() -> Iterator[str]:
     """A fresh, migrated PostgreSQL database of this test alone, dropped afterwards."""
-    name = f"nurture_fault_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    engine = create_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    try:
+    with fresh_postgres_database("nurture_fault") as url:
         yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture
