@@ -14,12 +14,20 @@ from engine.store.models.contacts import (
     Subscription,
 )
 from engine.store.models.events import Event
-from engine.store.models.journeys import Enrollment, Journey, JourneyVersion, OutboxMessage, StepRun
+from engine.store.models.journeys import (
+    Enrollment,
+    Journey,
+    JourneyVersion,
+    OutboxMessage,
+    StepRun,
+    TriggerCheckpoint,
+)
 from engine.store.models.messages import Link, Message, TrackingEvent
 from engine.store.models.operations import ProcessHeartbeat
 from engine.store.models.sales import Handoff, ScoreChange, StageChange
-from engine.store.models.segments import SegmentMembership
+from engine.store.models.segments import Segment, SegmentMembership
 from engine.store.models.suppressions import SUPPRESSION_REASONS, Suppression
+from engine.store.models.webhooks import Notification, WebhookDelivery
 
 __all__ = [
     "LIFECYCLE_STAGES",
@@ -42,14 +50,18 @@ __all__ = [
     "Link",
     "ListMember",
     "Message",
+    "Notification",
     "OutboxMessage",
     "ProcessHeartbeat",
     "ScoreChange",
+    "Segment",
     "SegmentMembership",
     "StageChange",
     "StepRun",
     "Subscription",
     "Suppression",
     "TrackingEvent",
+    "TriggerCheckpoint",
     "User",
+    "WebhookDelivery",
 ]

@@ -137,3 +137,24 @@ class OutboxMessage(Base):
     attempts: Mapped[int] = mapped_column(default=0)
 
     __table_args__ = (Index("ix_outbox_done_at_available_at", "done_at", "available_at"),)
+
+
+class TriggerCheckpoint(Base):
+    """How far a journey's date or schedule trigger has looked, and where its walk stands.
+
+    ``checked_until`` is the end of the last window fully walked. A window being walked has
+    ``window_end`` and the last contact id done (``cursor``), committed with each batch's
+    enrollments, so a restart resumes exactly where it stopped: nobody skipped, nobody twice.
+    """
+
+    __tablename__ = "trigger_checkpoints"
+
+    journey_id: Mapped[str] = mapped_column(
+        ForeignKey("journeys.id", ondelete="CASCADE"), primary_key=True
+    )
+    trigger: Mapped[str] = mapped_column(String(32), primary_key=True)
+    version: Mapped[int]
+    checked_until: Mapped[datetime] = mapped_column(UTCDateTime)
+    window_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cursor: Mapped[int | None] = mapped_column(BigId)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
