@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cli import access, contacts, journeys, processes, status
+from cli import access, contacts, journeys, processes, segments, status
 from cli import bench as bench_cli
 from cli.runtime import fail, load_settings, out, reported
 from engine.store.db import Database
@@ -31,6 +31,7 @@ app.command("scheduler")(processes.scheduler)
 app.add_typer(contacts.app, name="contacts")
 app.command("bench")(bench_cli.bench)
 app.command("status")(status.status)
+app.add_typer(segments.app, name="segments")
 # -- end of feature sub-commands --
 
 

@@ -8,6 +8,8 @@ from datetime import timedelta
 from engine.clock import utcnow
 from engine.operations import heartbeat as heartbeats
 from engine.runtime.sweep import claim_due
+from engine.runtime.timed_triggers import run_timed_triggers
+from engine.segments.membership import reconcile
 from workers import actors
 from workers.relay import relay
 from workers.runtime import Runtime
@@ -17,6 +19,10 @@ log = logging.getLogger(__name__)
 
 #: How often due timers and the outbox are swept; an event wakes its listeners at once anyway.
 SWEEP_INTERVAL = timedelta(seconds=1)
+#: How often date and schedule triggers look for moments that came due.
+TRIGGER_INTERVAL = timedelta(seconds=30)
+#: How often segments due for a full re-evaluation are looked for.
+RECONCILE_INTERVAL = timedelta(minutes=1)
 #: Batches per sweep, so one sweep of a huge backlog cannot run past the next.
 SWEEP_BATCHES = 20
 
@@ -28,6 +34,8 @@ def standard_jobs(runtime: Runtime) -> JobRegistry:
     registry.every("heartbeats.prune", heartbeats.PRUNE_AFTER / 6, lambda: prune(runtime))
     registry.every("runtime.sweep", SWEEP_INTERVAL, lambda: sweep(runtime))
     registry.every("runtime.relay", SWEEP_INTERVAL, lambda: relay(runtime))
+    registry.every("runtime.triggers", TRIGGER_INTERVAL, lambda: timed_triggers(runtime))
+    registry.every("segments.reconcile", RECONCILE_INTERVAL, lambda: reconcile_segments(runtime))
     return registry
 
 
@@ -56,3 +64,22 @@ def prune(runtime: Runtime) -> None:
         removed = heartbeats.prune(session, now=utcnow())
     if removed:
         log.info("pruned %d stale process heartbeats", removed)
+
+
+def timed_triggers(runtime: Runtime) -> int:
+    """Enroll the contacts whose date or schedule trigger fired since the last look."""
+    result = run_timed_triggers(runtime.database, now=runtime.clock(), journeys=runtime.journeys)
+    if result.enrolled or result.refused:
+        log.info(
+            "timed triggers enrolled",
+            extra={"enrolled": result.enrolled, "refused": dict(result.refused)},
+        )
+    return result.enrolled
+
+
+def reconcile_segments(runtime: Runtime) -> int:
+    """Re-evaluate the segments that are new, changed, or due, over every contact."""
+    changed = reconcile(runtime.database, now=runtime.clock())
+    if changed:
+        log.info("segments reconciled", extra={"memberships_changed": changed})
+    return changed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from pydantic import AfterValidator, WithJsonSchema
@@ -76,3 +77,56 @@ Cron = Annotated[
     WithJsonSchema({"type": "string", "examples": ["0 9 * * MON"]}),
 ]
 """A five-field cron expression: ``*``, lists, ranges, steps, and names like MON or JAN."""
+
+
+@dataclass(frozen=True, slots=True)
+class CronFields:
+    """A cron expression expanded to the values each field allows, in standard cron terms.
+
+    ``weekdays`` counts from Sunday = 0 (7 is folded into 0). When both ``days`` and
+    ``weekdays`` are restricted, a day matches if *either* does, as in Vixie cron.
+    """
+
+    minutes: frozenset[int]
+    hours: frozenset[int]
+    days: frozenset[int]
+    months: frozenset[int]
+    weekdays: frozenset[int]
+    days_restricted: bool
+    weekdays_restricted: bool
+
+
+def cron_fields(expression: str) -> CronFields:
+    """Expand a valid five-field expression; raise ValueError naming the problem otherwise."""
+    problems = cron_problems(expression)
+    if problems:
+        raise ValueError("; ".join(problems))
+    parts = expression.split()
+    values = [_expand(part, field) for part, field in zip(parts, _FIELDS, strict=True)]
+    weekdays = frozenset(d % 7 for d in values[4])
+    return CronFields(
+        minutes=values[0],
+        hours=values[1],
+        days=values[2],
+        months=values[3],
+        weekdays=weekdays,
+        days_restricted=not parts[2].startswith("*"),
+        weekdays_restricted=not parts[4].startswith("*"),
+    )
+
+
+def _expand(part: str, field: tuple[str, int, int, tuple[str, ...], int]) -> frozenset[int]:
+    _, low, high, _, _ = field
+    found: set[int] = set()
+    for item in part.split(","):
+        base, slash, step_text = item.partition("/")
+        step = int(step_text) if slash else 1
+        if base == "*":
+            first, last = low, high
+        else:
+            start, dash, end = base.partition("-")
+            first = _value(start, field)
+            # "5/15" runs from 5 to the field's end, as in Vixie cron.
+            last = _value(end, field) if dash else (high if slash else first)
+        found.update(range(first, last + 1, step))
+    return frozenset(found)

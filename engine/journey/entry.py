@@ -23,7 +23,7 @@ from typing import Any
 from engine.journey.contact_view import ContactView, EventRecord
 from engine.journey.predicates import Predicate, compile_condition
 from engine.journey.spec import Entry, JourneySpec
-from engine.journey.triggers import EventTrigger
+from engine.journey.triggers import EventTrigger, SegmentTrigger
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,11 +69,14 @@ class EntryRules:
             for t in spec.triggers
             if isinstance(t, EventTrigger)
         )
+        self.segment_triggers = tuple(t for t in spec.triggers if isinstance(t, SegmentTrigger))
 
     @property
     def events(self) -> frozenset[str]:
-        """The event names that may enroll someone."""
-        return frozenset(t.event for t, _ in self.event_triggers)
+        """The event names that may enroll someone (segment triggers' membership events too)."""
+        return frozenset(t.event for t, _ in self.event_triggers) | frozenset(
+            t.event for t in self.segment_triggers
+        )
 
     def on_event(
         self,
@@ -84,9 +87,12 @@ class EntryRules:
     ) -> EntryDecision | None:
         """Decide entry for an event; None when no trigger listens to its name."""
         listening = [(t, w) for t, w in self.event_triggers if t.event == event.name]
+        entry = event_entry(event)
+        segment = event.properties.get("segment")
+        if any(t.event == event.name and t.segment == segment for t in self.segment_triggers):
+            return self.admit(contact, prior, key="", entry=entry, now=now, event=event)
         if not listening:
             return None
-        entry = event_entry(event)
         for trigger, where in listening:
             if where is None or where(contact, now, event):
                 key = correlation_key(trigger.key, entry)

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 from ruamel.yaml import YAML
@@ -20,7 +20,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 
-from engine.journey.base import KNOWN_KEYS
+from engine.journey.base import KNOWN_KEYS, SpecModel
 from engine.journey.conditions import CONDITION_KEYS, CONDITION_TAGS
 from engine.journey.diagnostics import Diagnostic, Finding, Path, did_you_mean
 from engine.journey.source_map import Position, SourceMap
@@ -37,6 +37,7 @@ _UNION_TAGS = CONDITION_TAGS | TRIGGER_TAGS | {"until:attribute", "until:instant
 _STEP_ID = re.compile(STEP_ID_PATTERN)
 _STEP_ADAPTER: TypeAdapter[Step] = TypeAdapter(Step)
 _MISSING = object()
+SpecT = TypeVar("SpecT", bound=SpecModel)
 _EXIT_KEYS = frozenset(
     {"start", "next", "then", "else", "default", "on_event", "on_timeout", "on_failure"}
 )
@@ -76,7 +77,17 @@ def load_journey(text: str, filename: str = "journey.yaml") -> LoadResult:
         )
 
 
-def _load(text: str, filename: str) -> LoadResult:
+@dataclass(slots=True)
+class _Parsed:
+    """A YAML mapping read to plain data, with positions and what reading it found."""
+
+    data: dict[str, Any] | None
+    source_map: SourceMap
+    diagnostics: list[Diagnostic]
+    findings: list[Finding]
+
+
+def _parse(text: str, filename: str, what: str) -> _Parsed:
     # Parse once: compose the node tree (it has every key, duplicates included, with its
     # mark), then construct the round-trip document from that same tree.
     yaml = YAML(typ="rt")
@@ -85,26 +96,69 @@ def _load(text: str, filename: str) -> LoadResult:
     try:
         root = yaml.compose(text)
     except YAMLError as exc:
-        return LoadResult(filename, None, (_syntax_error(exc, filename),))
+        return _Parsed(None, SourceMap(), [_syntax_error(exc, filename)], [])
     # Before constructing: construction flattens '<<' merges into the nodes in place.
     duplicates = list(_duplicate_keys(root, (), filename)) if root is not None else []
     # Duplicates are reported above, all of them; load on so every other finding shows too.
     try:
         document = None if root is None else yaml.constructor.construct_document(root)
     except YAMLError as exc:
-        return LoadResult(filename, None, (_syntax_error(exc, filename), *duplicates))
+        return _Parsed(None, SourceMap(), [_syntax_error(exc, filename), *duplicates], [])
     if not isinstance(document, CommentedMap):
         found = "an empty file" if document is None else f"a {type(document).__name__}"
-        message = f"a journey is a YAML mapping (dsl, id, steps, ...), found {found}"
-        return LoadResult(
-            filename, None, (Diagnostic(filename, 1, 1, "error", "E100", "<document>", message),)
+        message = f"{what}, found {found}"
+        return _Parsed(
+            None,
+            SourceMap(),
+            [Diagnostic(filename, 1, 1, "error", "E100", "<document>", message)],
+            [],
         )
-
     keys: dict[Path, Position] = {}
     values: dict[Path, Position] = {(): (1, 1)}
     findings: list[Finding] = []
     data = _plain(document, (), keys, values, findings)
-    source_map = SourceMap(keys, values)
+    return _Parsed(data, SourceMap(keys, values), duplicates, findings)
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded(Generic[SpecT]):
+    """A document read into a spec model (None on any finding), its findings and positions."""
+
+    spec: SpecT | None
+    diagnostics: tuple[Diagnostic, ...]
+    source_map: SourceMap
+
+
+def load_model(text: str, filename: str, model: type[SpecT], what: str) -> Loaded[SpecT]:
+    """Parse a YAML mapping into ``model`` with the journey loader's placed findings.
+
+    ``what`` names the document for an empty or non-mapping file ("a segment is a YAML
+    mapping (id, name, condition)"). The model is None whenever a finding was made.
+    """
+    try:
+        parsed = _parse(text, filename, what)
+    except RecursionError:
+        message = "the document nests too deeply to read"
+        diagnostic = Diagnostic(filename, 1, 1, "error", "E100", "<document>", message)
+        return Loaded(None, (diagnostic,), SourceMap())
+    if parsed.data is None:
+        return Loaded(None, tuple(parsed.diagnostics), parsed.source_map)
+    context: dict[str, Any] = {}
+    result: SpecT | None = None
+    try:
+        result = model.model_validate(parsed.data, context=context)
+    except ValidationError as exc:
+        parsed.findings.extend(_schema_findings(exc, parsed.data, context.get(KNOWN_KEYS, {})))
+    placed = (parsed.source_map.place(f, filename) for f in _dedupe(parsed.findings))
+    diagnostics = tuple(sorted([*parsed.diagnostics, *placed], key=_order))
+    return Loaded(None if diagnostics else result, diagnostics, parsed.source_map)
+
+
+def _load(text: str, filename: str) -> LoadResult:
+    parsed = _parse(text, filename, "a journey is a YAML mapping (dsl, id, steps, ...)")
+    data, source_map, findings = parsed.data, parsed.source_map, parsed.findings
+    if data is None:
+        return LoadResult(filename, None, tuple(parsed.diagnostics))
 
     context: dict[str, Any] = {}
     spec: JourneySpec | None = None
@@ -116,7 +170,10 @@ def _load(text: str, filename: str) -> LoadResult:
     header, steps, names = (
         (spec, dict(spec.steps), frozenset(spec.steps)) if spec else _partial(data)
     )
-    diagnostics = [*duplicates, *(source_map.place(f, filename) for f in _dedupe(findings))]
+    diagnostics = [
+        *parsed.diagnostics,
+        *(source_map.place(f, filename) for f in _dedupe(findings)),
+    ]
     if diagnostics:
         spec = None  # a bare yes/no or a duplicate key may have changed the meaning
     return LoadResult(

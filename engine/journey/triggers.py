@@ -35,12 +35,23 @@ class EventTrigger(SpecModel):
     key: CorrelationKey | None = None
 
 
+#: The events the runtime stores when a contact enters or leaves a segment (``properties``:
+#: ``{"segment": id}``); a segment trigger is an event trigger on one of them.
+SEGMENT_ENTERED = "segment.entered"
+SEGMENT_EXITED = "segment.exited"
+
+
 class SegmentTrigger(SpecModel):
     """Enroll when the contact enters (or exits) a segment; the key is ``when``, not ``on``."""
 
     tag: ClassVar[str | None] = "trigger:segment"
     segment: Name
     when: Literal["enters", "exits"] = "enters"
+
+    @property
+    def event(self) -> str:
+        """The membership event this trigger listens to."""
+        return SEGMENT_ENTERED if self.when == "enters" else SEGMENT_EXITED
 
 
 class DateAnchor(SpecModel):

@@ -7,7 +7,7 @@ batches, so enrolling a hundred thousand contacts is a few inserts, not one long
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -65,20 +65,38 @@ def enroll_contacts(
 ) -> EnrollResult:
     """Enroll these contacts if the journey's audience and entry rules admit them."""
     published = active_version(session, journeys, journey_id)
-    ids = sorted(set(contact_ids))
+    data = dict(entry or {"name": "manual"})
+    return admit_and_insert(
+        session, published, [(c, "", data) for c in sorted(set(contact_ids))], now=now
+    )
+
+
+def admit_and_insert(
+    session: Session,
+    published: Published,
+    candidates: Sequence[tuple[int, str, Mapping[str, Any]]],
+    *,
+    now: datetime,
+) -> EnrollResult:
+    """Enroll each ``(contact id, key, entry)`` the audience and entry rules admit.
+
+    Every trigger that selects contacts in bulk (manual, date, schedule) comes through here,
+    so they all refuse for the same reasons the event router does.
+    """
+    journey_id = published.compiled.spec.id
+    ids = [contact_id for contact_id, _, _ in candidates]
     views = load_views(session, ids, now=now)
     prior = load_prior(session, [journey_id], ids)
-    data = dict(entry or {"name": "manual"})
     result = EnrollResult()
     rows = []
-    for contact_id in ids:
+    for contact_id, key, data in candidates:
         history = prior[(journey_id, contact_id)]
-        decision = published.entry.admit(views[contact_id], history, key="", entry=data, now=now)
+        decision = published.entry.admit(views[contact_id], history, key=key, entry=data, now=now)
         if not decision.enter:
             result.refused[decision.code] += 1
             continue
-        history.append(PriorEnrollment("", now, None))
-        rows.append(enrollment_row(published, contact_id, key="", entry=data, now=now))
+        history.append(PriorEnrollment(key, now, None))
+        rows.append(enrollment_row(published, contact_id, key=key, entry=data, now=now))
     inserted = insert_enrollments(session, rows, {journey_id: published}, now=now)
     result.enrolled = len(inserted)
     if len(inserted) < len(rows):  # a concurrent enrollment won the race for some

@@ -50,7 +50,7 @@ def route_events(
     events = _load_events(session, event_ids)
     if not events:
         return routed
-    active = _active_versions(session, journeys)
+    active = active_versions(session, journeys)
     woken = _live_listeners(session, events, journeys)
     candidates = [
         (event, journey_id)
@@ -81,7 +81,8 @@ def _load_events(session: Session, event_ids: Iterable[int]) -> list[_Stored]:
     ]
 
 
-def _active_versions(session: Session, journeys: CompiledJourneys) -> dict[str, Published]:
+def active_versions(session: Session, journeys: CompiledJourneys) -> dict[str, Published]:
+    """Every active journey's running version, compiled."""
     rows = session.execute(
         select(Journey.id, Journey.active_version).where(
             Journey.status == "active", Journey.active_version.is_not(None)

@@ -78,7 +78,7 @@ def test_templates_on_disk_make_the_catalog(journeys: Path, tmp_path: Path) -> N
 def test_segments_on_disk_make_the_catalog(journeys: Path, tmp_path: Path) -> None:
     catalog = catalog_from_disk(journeys, tmp_path / "none")
 
-    assert catalog.segments == frozenset({"not-a-journey"})
+    assert catalog.segments == frozenset({"not-a-journey", "hot-leads"})
     assert catalog.templates is None
 
 
