@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from admin.api import contacts, errors, events, health, journeys
+from admin.api import contacts, errors, events, health, journeys, segments
 from engine.runtime.journeys import CompiledJourneys
 from engine.settings import Settings
 from engine.store.db import Database
@@ -27,7 +27,7 @@ def create_app(settings: Settings, database: Database) -> FastAPI:
     app.state.database = database
     app.state.journeys = CompiledJourneys()
     errors.install(app)
-    for router in (contacts.router, events.router, health.router, journeys.router):
+    for router in (contacts.router, events.router, health.router, journeys.router, segments.router):
         app.include_router(router)
 
     def openapi() -> dict[str, Any]:

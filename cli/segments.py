@@ -80,26 +80,17 @@ def sync(
 def list_segments() -> None:
     """List stored segments with their member counts."""
     from rich.table import Table
-    from sqlalchemy import func, select
 
-    from engine.store.models import Segment, SegmentMembership
+    from engine.segments.definitions import segment_summaries
 
     database = open_database(load_settings())
     with database.unit_of_work() as session:
-        counts = dict(
-            session.execute(
-                select(SegmentMembership.segment_id, func.count()).group_by(
-                    SegmentMembership.segment_id
-                )
-            ).all()
-        )
-        rows = session.execute(
-            select(Segment.id, Segment.name, Segment.reconciled_at).order_by(Segment.id)
-        ).all()
+        summaries = segment_summaries(session)
     table = Table("id", "name", "members", "evaluated")
-    for segment_id, name, reconciled_at in rows:
-        when = reconciled_at.isoformat(timespec="seconds") if reconciled_at else "pending"
-        table.add_row(segment_id, name, f"{counts.get(segment_id, 0):,}", when)
+    for segment in summaries:
+        when = segment.reconciled_at
+        shown = when.isoformat(timespec="seconds") if when else "pending"
+        table.add_row(segment.id, segment.name, f"{segment.members:,}", shown)
     out.print(table)
 
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import TypeAdapter
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from engine.errors import NotFound
@@ -75,12 +75,19 @@ def read_segment(
         source = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         return None, [_problem(filename, 1, 1, "E100", "<document>", f"cannot read: {error}")]
+    return parse_segment(source, filename, expected_id=path.stem)
+
+
+def parse_segment(
+    source: str, filename: str, *, expected_id: str | None = None
+) -> tuple[SegmentFile | None, list[Diagnostic]]:
+    """Check a segment's YAML text; ``expected_id`` is the file name's stem, when there is one."""
     loaded = load_segment(source, filename)
     spec = loaded.spec
     if spec is None:
         return None, list(loaded.diagnostics)
     problems = []
-    if spec.id != path.stem:
+    if expected_id is not None and spec.id != expected_id:
         line, col = loaded.source_map.locate(("id",))
         problems.append(
             _problem(
@@ -89,7 +96,7 @@ def read_segment(
                 col,
                 "S101",
                 "id",
-                f"the id '{spec.id}' must match the file name '{path.stem}'",
+                f"the id '{spec.id}' must match the file name '{expected_id}'",
             )
         )
     try:
@@ -198,3 +205,29 @@ def get_segment(session: Session, segment_id: str) -> Segment:
 
 def _problem(filename: str, line: int, col: int, code: str, path: str, message: str) -> Diagnostic:
     return Diagnostic(filename, line, col, "error", code, path, message)
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentSummary:
+    """A stored segment with its member count, for lists in the CLI and the admin UI."""
+
+    id: str
+    name: str
+    description: str | None
+    members: int
+    updated_at: datetime
+    reconciled_at: datetime | None
+
+
+def segment_summaries(session: Session) -> list[SegmentSummary]:
+    """Every stored segment, by id, with how many contacts are in it now."""
+    counted = session.execute(
+        select(SegmentMembership.segment_id, func.count()).group_by(SegmentMembership.segment_id)
+    )
+    counts = {segment_id: int(n) for segment_id, n in counted}
+    return [
+        SegmentSummary(
+            s.id, s.name, s.description, counts.get(s.id, 0), s.updated_at, s.reconciled_at
+        )
+        for s in session.scalars(select(Segment).order_by(Segment.id))
+    ]
