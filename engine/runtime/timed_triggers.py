@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -30,7 +30,7 @@ from engine.runtime.views import contact_document
 from engine.segments.errors import UnsupportedInSql
 from engine.segments.sql import condition_sql
 from engine.store.db import Database
-from engine.store.models import Contact, TriggerCheckpoint
+from engine.store.models import Contact, JourneyVersion, TriggerCheckpoint
 
 log = logging.getLogger(__name__)
 
@@ -79,15 +79,26 @@ def _kind(trigger: object) -> str:
 
 
 def _checkpoint(
-    session: Session, walk: _Walk, *, start: datetime, now: datetime
+    session: Session, walk: _Walk, *, reach_back: timedelta, now: datetime
 ) -> TriggerCheckpoint:
-    """The trigger's checkpoint, locked for this batch; created at ``start`` the first time."""
+    """The trigger's checkpoint, locked for this batch.
+
+    The first one starts when the version that brought the trigger was published (less
+    ``reach_back``), so a firing between the deploy and the scheduler's next look counts.
+    """
     row = session.get(TriggerCheckpoint, (walk.journey_id, walk.name), with_for_update=True)
     if row is None:
+        version = walk.published.compiled.spec.version
+        published_at = session.scalar(
+            select(JourneyVersion.published_at).where(
+                JourneyVersion.journey_id == walk.journey_id, JourneyVersion.version == version
+            )
+        )
+        start = min(published_at or now, now) - reach_back
         row = TriggerCheckpoint(
             journey_id=walk.journey_id,
             trigger=walk.name,
-            version=walk.published.compiled.spec.version,
+            version=version,
             checked_until=start,
             window_end=None,
             cursor=None,
@@ -108,9 +119,9 @@ def _date_batch(
 ) -> bool:
     """Enroll one batch of contacts whose date moment falls in the window; True when done."""
     anchor, spec = trigger.date, walk.published.compiled.spec
-    first = now - late_horizon(anchor) if anchor.late_entry == "enter_now" else now
+    reach_back = late_horizon(anchor) if anchor.late_entry == "enter_now" else timedelta(0)
     with database.unit_of_work() as session:
-        checkpoint = _checkpoint(session, walk, start=first, now=now)
+        checkpoint = _checkpoint(session, walk, reach_back=reach_back, now=now)
         if checkpoint.window_end is None:
             if now <= checkpoint.checked_until:
                 return True
@@ -156,7 +167,7 @@ def _schedule_batch(
     """Enroll one batch of the audience for the latest firing; True when done."""
     audience = walk.published.compiled.spec.audience
     with database.unit_of_work() as session:
-        checkpoint = _checkpoint(session, walk, start=now, now=now)
+        checkpoint = _checkpoint(session, walk, reach_back=timedelta(0), now=now)
         if checkpoint.window_end is None:
             fired = latest_fire(trigger.schedule, checkpoint.checked_until, now)
             if fired is None:

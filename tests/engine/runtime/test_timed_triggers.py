@@ -75,9 +75,9 @@ def enrollments(database, journey: str) -> list[tuple[int, str, dict]]:
         return [(c, k, e) for c, k, e in rows]
 
 
-def people(database, late: str = "skip") -> dict[str, int]:
+def people(database, late: str = "skip", published: datetime = START) -> dict[str, int]:
     with database.unit_of_work() as session:
-        publish_source(session, CONTRACT_END.replace("LATE", late), now=START)
+        publish_source(session, CONTRACT_END.replace("LATE", late), now=published)
         return {
             # 09:00 in Tokyo on 2026-12-11 is 00:00 UTC.
             "tokyo": contact(
@@ -117,7 +117,7 @@ def run(database, journeys, now: datetime, **kwargs) -> int:
 def test_a_date_trigger_fires_at_each_contacts_local_time_once(database) -> None:
     who, journeys = people(database), CompiledJourneys()
 
-    first = run(database, journeys, START)  # the first look only marks where to start
+    first = run(database, journeys, START)  # published now: nothing is due yet
     at_tokyo_nine = run(database, journeys, datetime(2026, 12, 11, 0, 0, tzinfo=UTC))
     before_new_york = run(database, journeys, datetime(2026, 12, 11, 13, 59, tzinfo=UTC))
     at_new_york_nine = run(database, journeys, datetime(2026, 12, 11, 14, 0, tzinfo=UTC))
@@ -148,9 +148,10 @@ def test_a_renewed_contract_fires_again_for_its_new_term(database) -> None:
 
 
 def test_late_entry_enter_now_admits_moments_passed_before_publishing(database) -> None:
-    who, journeys = people(database, late="enter_now"), CompiledJourneys()
+    published = datetime(2026, 12, 20, tzinfo=UTC)
+    who, journeys = people(database, late="enter_now", published=published), CompiledJourneys()
 
-    entered = run(database, journeys, datetime(2026, 12, 20, tzinfo=UTC))
+    entered = run(database, journeys, published + timedelta(seconds=30))
 
     assert entered == 2
     assert {c for c, _, _ in enrollments(database, "contract-end")} == {
@@ -160,11 +161,23 @@ def test_late_entry_enter_now_admits_moments_passed_before_publishing(database) 
 
 
 def test_late_entry_skip_leaves_passed_moments_alone(database) -> None:
-    people(database, late="skip")
+    published = datetime(2026, 12, 20, tzinfo=UTC)
+    people(database, late="skip", published=published)
 
-    entered = run(database, CompiledJourneys(), datetime(2026, 12, 20, tzinfo=UTC))
+    entered = run(database, CompiledJourneys(), published + timedelta(seconds=30))
 
     assert entered == 0
+
+
+def test_a_moment_between_deploy_and_the_first_look_still_fires(database) -> None:
+    # Published at 08:59:50 Tokyo time; the scheduler first looks at 09:00:20.
+    published = datetime(2026, 12, 10, 23, 59, 50, tzinfo=UTC)
+    who = people(database, late="skip", published=published)
+
+    entered = run(database, CompiledJourneys(), datetime(2026, 12, 11, 0, 0, 20, tzinfo=UTC))
+
+    assert entered == 1
+    assert [c for c, _, _ in enrollments(database, "contract-end")] == [who["tokyo"]]
 
 
 def test_a_walk_interrupted_between_batches_resumes_without_repeats(database) -> None:
