@@ -46,9 +46,17 @@ def check_locale(tag: str) -> str:
     return tag.replace("_", "-")
 
 
+#: Han, kana and hangul: a name written in them is written family name first.
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+
+
 def display_name(first_name: str | None, last_name: str | None, locale: str | None) -> str:
-    """Name as the contact's language writes it: family name first in Japanese, Chinese, Korean."""
+    """Name as the contact's language writes it: family name first in Japanese, Chinese, Korean.
+
+    A name written in CJK script (山田 太郎) is written that way whatever the locale.
+    """
     parts = [p for p in (first_name, last_name) if p]
-    if locale and locale.split("-")[0].lower() in {"ja", "zh", "ko"}:
+    cjk_locale = locale is not None and locale.split("-")[0].lower() in {"ja", "zh", "ko"}
+    if cjk_locale or any(_CJK.search(p) for p in parts):
         parts.reverse()
     return " ".join(parts)
