@@ -1,0 +1,1 @@
+"""Messages to colleagues (never to contacts): in the admin UI, by internal email, or in Slack."""

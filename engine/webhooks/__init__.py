@@ -1,0 +1,1 @@
+"""Outgoing webhooks: signed, SSRF-checked, retried with backoff, dead-lettered when spent."""
