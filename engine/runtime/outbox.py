@@ -95,3 +95,15 @@ def mark_done(session: Session, row_id: int | None, *, now: datetime) -> None:
     if row_id is not None:
         table = table_of(OutboxMessage)
         session.execute(update(table).where(table.c.id == row_id).values(done_at=now))
+
+
+def release(session: Session, row_ids: Collection[int], *, now: datetime) -> None:
+    """Hand back rows claimed but not sent (the broker refused them): due again at ``now``,
+    their send not counted, so the first relay round after the broker returns sends them."""
+    if row_ids:
+        table = table_of(OutboxMessage)
+        session.execute(
+            update(table)
+            .where(table.c.id.in_(row_ids), table.c.done_at.is_(None))
+            .values(available_at=now, attempts=table.c.attempts - 1)
+        )

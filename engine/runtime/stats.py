@@ -20,10 +20,19 @@ class Backlog:
     due: int
     oldest_due_age: timedelta | None
     outbox_pending: dict[str, int]
+    #: By topic, how long ago its oldest row not done was written.
+    outbox_oldest_age: dict[str, timedelta] = field(default_factory=dict)
+    #: Rows not done after more than ``RETRYING_AFTER`` sends: their consumer keeps failing.
+    outbox_retrying: int = 0
+
+
+#: Sends of one outbox row after which it counts as retrying rather than in flight.
+RETRYING_AFTER = 3
 
 
 def backlog(session: Session, *, now: datetime) -> Backlog:
-    """Count live enrollments, due ones (and the oldest's lateness), pending outbox rows by topic."""
+    """Count live enrollments, due ones (and the oldest's lateness), pending outbox rows by topic
+    (and each topic's oldest), and the rows sent more than ``RETRYING_AFTER`` times."""
     live = session.scalar(
         select(func.count()).select_from(Enrollment).where(Enrollment.status != "exited")
     )
@@ -33,15 +42,22 @@ def backlog(session: Session, *, now: datetime) -> Backlog:
         )
     ).one()
     pending = session.execute(
-        select(OutboxMessage.topic, func.count())
+        select(
+            OutboxMessage.topic,
+            func.count(),
+            func.min(OutboxMessage.created_at),
+            func.count().filter(OutboxMessage.attempts > RETRYING_AFTER),
+        )
         .where(OutboxMessage.done_at.is_(None))
         .group_by(OutboxMessage.topic)
-    )
+    ).all()
     return Backlog(
         live=live or 0,
         due=due or 0,
         oldest_due_age=now - oldest if oldest is not None else None,
-        outbox_pending={topic: count for topic, count in pending},
+        outbox_pending={topic: count for topic, count, _, _ in pending},
+        outbox_oldest_age={topic: now - created for topic, _, created, _ in pending},
+        outbox_retrying=sum(retrying for _, _, _, retrying in pending),
     )
 
 

@@ -45,3 +45,14 @@ def claim_due(
             .values(lease_owner=owner, lease_until=now + lease)
         )
     return ids
+
+
+def release(session: Session, enrollment_ids: list[int], *, owner: str) -> None:
+    """Drop ``owner``'s lease on enrollments it could not dispatch, so the next sweep may."""
+    if enrollment_ids:
+        table = table_of(Enrollment)
+        session.execute(
+            update(table)
+            .where(table.c.id.in_(enrollment_ids), table.c.lease_owner == owner)
+            .values(lease_owner=None, lease_until=None)
+        )

@@ -16,37 +16,25 @@ from __future__ import annotations
 
 import os
 import random
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
-from sqlalchemy import func, select
 
 from engine.clock import utcnow
 from engine.events.schemas import EventIn
 from engine.events.service import ingest_events
-from engine.journey import validate_journey
-from engine.runtime.topics import ROUTE_EVENTS
 from engine.store.db import Database
-from engine.store.models import (
-    Contact,
-    ContactTag,
-    Enrollment,
-    Journey,
-    JourneyVersion,
-    Message,
-    OutboxMessage,
-    ScoreChange,
+from tests.faults.fleet import (
+    Fleet,
+    assert_each_action_ran_once,
+    fleet_env,
+    publish,
+    settling,
 )
-from tests.conftest import TEST_SECRET, fresh_postgres_database
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
@@ -57,7 +45,6 @@ SETTLE_S = float(os.environ.get("NURTURE_FAULT_SETTLE_S", "150"))
 BATCH = 50
 #: SIGKILLs of a random worker during the run, each followed by a replacement.
 KILLS = 6
-NURTURE = Path(sys.executable).with_name("nurture")
 
 JOURNEY = """\
 dsl: journey/v1
@@ -79,13 +66,6 @@ steps:
 
 
 @pytest.fixture
-def database_url() -> Iterator[str]:
-    """A fresh, migrated PostgreSQL database of this test alone, dropped afterwards."""
-    with fresh_postgres_database("nurture_fault") as url:
-        yield url
-
-
-@pytest.fixture
 def broker_url() -> Iterator[str]:
     """A Redis database of this test alone (the broker's namespace is not configurable)."""
     client = redis.Redis.from_url(REDIS_URL)
@@ -95,92 +75,6 @@ def broker_url() -> Iterator[str]:
     finally:
         client.flushdb()
         client.close()
-
-
-@dataclass
-class Fleet:
-    """The subprocesses of one run; every one started is stopped at the end."""
-
-    env: dict[str, str]
-    logs: Path
-    started: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    schedulers: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    kills: list[str] = field(default_factory=list)
-
-    def start(self, *args: str) -> subprocess.Popen[bytes]:
-        log = (self.logs / f"{args[0]}-{len(self.started)}.log").open("wb")
-        process = subprocess.Popen(
-            [str(NURTURE), *args],
-            env=self.env,
-            cwd=self.logs,  # no stray .env is read
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
-        self.started.append(process)
-        return process
-
-    def start_worker(self) -> None:
-        self.workers.append(self.start("worker", "--processes", "1", "--threads", "4"))
-
-    def start_scheduler(self) -> None:
-        self.schedulers.append(self.start("scheduler"))
-
-    def kill(self, group: list[subprocess.Popen[bytes]], label: str) -> None:
-        victim = random.choice(group)
-        os.kill(victim.pid, signal.SIGKILL)
-        victim.wait(timeout=10)
-        group.remove(victim)
-        self.kills.append(f"{label} {victim.pid}")
-
-    def stop(self) -> None:
-        for process in self.started:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 20
-        for process in self.started:
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-
-    def tails(self, lines: int = 15) -> str:
-        parts = []
-        for path in sorted(self.logs.glob("*.log")):
-            body = path.read_text(errors="replace").splitlines()[-lines:]
-            parts.append(f"--- {path.name}\n" + "\n".join(body))
-        return "\n".join(parts)
-
-
-def _publish(database: Database) -> None:
-    spec = validate_journey(JOURNEY, "crash-test.yaml").spec
-    assert spec is not None
-    now = utcnow()
-    with database.unit_of_work() as session:
-        session.add(
-            Journey(
-                id=spec.id,
-                name=spec.name,
-                status="active",
-                active_version=1,
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        session.add(
-            JourneyVersion(
-                journey_id=spec.id,
-                version=1,
-                source=JOURNEY,
-                spec={},
-                checksum="x",
-                published_at=now,
-                published_by="test",
-            )
-        )
 
 
 def _ingest(database: Database, errors: list[BaseException]) -> None:
@@ -211,26 +105,12 @@ def _stranded(url: str) -> dict[str, int]:
         client.close()
 
 
-def _count(database: Database, model: Any, *where: Any) -> int:
-    with database.sessions() as session:
-        return int(session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
-
-
 def test_kill_9_workers_loses_nothing_and_repeats_nothing(
     database_url: str, broker_url: str, tmp_path: Path
 ) -> None:
     database = Database(database_url, pool_size=3)
-    _publish(database)
-    env = {
-        **os.environ,
-        "NURTURE_DATABASE_URL": database_url,
-        "NURTURE_BROKER_URL": broker_url,
-        "NURTURE_REDIS_URL": broker_url,
-        "NURTURE_SECRET_KEY": TEST_SECRET,
-        "NURTURE_VAR_DIR": str(tmp_path / "var"),
-        "NURTURE_SMTP_URL": "",
-        "NURTURE_LOG_LEVEL": "WARNING",
-    }
+    publish(database, JOURNEY)
+    env = fleet_env(database_url, broker_url, tmp_path / "var")
     fleet = Fleet(env=env, logs=tmp_path)
     timings: dict[str, float] = {}
     began = time.monotonic()
@@ -260,16 +140,7 @@ def test_kill_9_workers_loses_nothing_and_repeats_nothing(
         progress: tuple[int, int, int] = (0, 0, 0)
         trace: list[tuple[float, tuple[int, int, int]]] = []
         while time.monotonic() < deadline:
-            progress = (
-                _count(database, Enrollment),
-                _count(database, Enrollment, Enrollment.status == "exited"),
-                _count(
-                    database,
-                    OutboxMessage,
-                    OutboxMessage.topic == ROUTE_EVENTS,
-                    OutboxMessage.done_at.is_(None),
-                ),
-            )
+            progress = settling(database)
             if not trace or trace[-1][1] != progress:
                 trace.append((round(time.monotonic() - began, 1), progress))
             if progress == (N, N, 0):
@@ -289,32 +160,6 @@ def test_kill_9_workers_loses_nothing_and_repeats_nothing(
             f"{progress}, kills={fleet.kills}, trace={trace}, unacked={stranded}\n"
             f"{fleet.tails()}"
         )
-        with database.sessions() as session:
-            assert session.scalar(select(func.count()).select_from(Contact)) == N
-            per_contact = session.execute(
-                select(Enrollment.contact_id, func.count())
-                .group_by(Enrollment.contact_id)
-                .having(func.count() != 1)
-            ).all()
-            assert per_contact == [], "contacts with other than one enrollment"
-            reasons = dict(
-                session.execute(
-                    select(Enrollment.exit_reason, func.count()).group_by(Enrollment.exit_reason)
-                ).all()
-            )
-            assert reasons == {"crash survived": N}
-            assert session.scalar(select(func.count()).select_from(Message)) == N
-            assert session.scalar(select(func.count(func.distinct(Message.enrollment_id)))) == N
-            scores = dict(
-                session.execute(select(Contact.score, func.count()).group_by(Contact.score)).all()
-            )
-            assert scores == {1: N}, "each contact's +1 applied exactly once"
-            assert session.scalar(select(func.count()).select_from(ScoreChange)) == N
-            tags = session.execute(
-                select(
-                    ContactTag.tag, func.count(), func.count(func.distinct(ContactTag.contact_id))
-                ).group_by(ContactTag.tag)
-            ).all()
-            assert [tuple(t) for t in tags] == [("crash-tested", N, N)]
+        assert_each_action_ran_once(database, N, exit_reason="crash survived", tag="crash-tested")
     finally:
         database.dispose()
