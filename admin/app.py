@@ -9,9 +9,12 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from admin.api import contacts, errors, events, health, journeys, segments
+from admin.api import notifications as notifications_api
+from admin.api import webhooks as webhooks_api
 from engine.runtime.journeys import CompiledJourneys
 from engine.settings import Settings
 from engine.store.db import Database
+from tracking import unsubscribe
 
 
 def create_app(settings: Settings, database: Database) -> FastAPI:
@@ -29,6 +32,9 @@ def create_app(settings: Settings, database: Database) -> FastAPI:
     errors.install(app)
     for router in (contacts.router, events.router, health.router, journeys.router, segments.router):
         app.include_router(router)
+    app.include_router(webhooks_api.router)
+    app.include_router(notifications_api.router)
+    app.include_router(unsubscribe.router)  # public: one-click unsubscribe (RFC 8058)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -37,6 +37,7 @@ from starlette.concurrency import run_in_threadpool
 from admin.app import create_app
 from admin.mailbox import mount_embedded
 from cli.runtime import err, fail, load_settings, open_database, out
+from cli.status import runtime_probes
 from engine.auth.apikeys import create_api_key
 from engine.clock import utcnow
 from engine.contacts.service import ContactRow, upsert_contacts
@@ -45,9 +46,11 @@ from engine.errors import ConfigurationError
 from engine.events.schemas import EventIn
 from engine.events.service import ingest_events
 from engine.operations.heartbeat import HeartbeatLoop, ProcessIdentity
+from engine.operations.logs import configure_logging, dict_config
 from engine.settings import Settings
 from engine.store.db import Database
 from workers import actors  # noqa: F401 - declares the actors build_broker binds
+from workers import email as email_actors  # noqa: F401 - declares email.send
 from workers.broker import build_broker, describe_broker
 from workers.jobs import standard_jobs
 from workers.leadership import leadership_for
@@ -71,7 +74,7 @@ def run_up(host: str, port: int) -> None:
     settings = load_settings()
     listener = _listen(host, port)
     _require_secret(settings)
-    _configure_logging(settings)
+    _configure_logging(settings, "up")
     with ExitStack() as stack:
         stack.callback(listener.close)
         database = open_database(settings)
@@ -89,18 +92,29 @@ def run_up(host: str, port: int) -> None:
         broker = build_broker(settings)
         stack.callback(broker.close)
         identity = ProcessIdentity.current("up")
-        runtime = Runtime(settings=settings, database=database, process=identity)
+        runtime = Runtime(
+            settings=settings,
+            database=database,
+            process=identity,
+            capture_port=capture.port if capture is not None else None,
+        )
         install(runtime)
         stack.callback(uninstall)
 
         app = create_app(settings, database)
         app.state.relay = partial(relay, runtime)
+        app.state.runtime_probes = runtime_probes(settings, broker)
         mount_embedded(app, settings)
         if capture is not None:
             app.state.capture_address = capture.address
         bound_port = int(listener.getsockname()[1])
         server = uvicorn.Server(
-            uvicorn.Config(app, log_level=settings.log_level.lower(), server_header=False)
+            uvicorn.Config(
+                app,
+                log_level=settings.log_level.lower(),
+                log_config=_uvicorn_log_config(settings, "up"),
+                server_header=False,
+            )
         )
         stopping = threading.Event()
 
@@ -145,7 +159,7 @@ def run_api(host: str, port: int, workers: int) -> None:
     """Serve the HTTP API, admin and tracking (production: the schema must be current)."""
     settings = load_settings()
     _require_secret(settings)
-    _configure_logging(settings)
+    _configure_logging(settings, "api")
     open_database(settings).dispose()  # fail here, clearly, rather than in every worker
     _listen(host, port).close()
     uvicorn.run(
@@ -155,6 +169,7 @@ def run_api(host: str, port: int, workers: int) -> None:
         port=port,
         workers=workers,
         log_level=settings.log_level.lower(),
+        log_config=_uvicorn_log_config(settings, "api"),
         server_header=False,
         proxy_headers=True,
     )
@@ -170,6 +185,7 @@ def api_app() -> FastAPI:
     install(runtime)
     app = create_app(settings, database)
     app.state.relay = partial(relay, runtime)
+    app.state.runtime_probes = runtime_probes(settings, broker if settings.broker_url else None)
     mount_embedded(app, settings)
     heartbeat = HeartbeatLoop(database, identity, info=lambda: _info(settings, []))
     previous = app.router.lifespan_context
@@ -194,7 +210,7 @@ def run_workers(processes: int, threads: int, queues: list[str] | None) -> None:
     settings = load_settings()
     _require_broker(settings, "worker")
     _require_secret(settings)
-    _configure_logging(settings)
+    _configure_logging(settings, "worker")
     open_database(settings).dispose()
     names = sorted({q.strip() for item in queues or [] for q in item.split(",") if q.strip()})
     if processes == 1:
@@ -208,7 +224,7 @@ def run_scheduler() -> None:
     settings = load_settings()
     _require_broker(settings, "scheduler")
     _require_secret(settings)
-    _configure_logging(settings)
+    _configure_logging(settings, "scheduler")
     database = open_database(settings)
     broker = build_broker(settings)
     identity = ProcessIdentity.current("scheduler")
@@ -283,7 +299,7 @@ def _worker_child(threads: int, queues: list[str]) -> None:
     """Entry point of one worker process started by ``--processes``."""
     try:
         settings = load_settings()
-        _configure_logging(settings)
+        _configure_logging(settings, "worker")
         _run_worker(settings, threads, queues)
     except typer.Exit as stop:
         sys.exit(stop.exit_code)
@@ -538,11 +554,11 @@ def _on_signals(handler: Callable[[], None]) -> None:
         signal.signal(signum, lambda _signum, _frame: handler())
 
 
-def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # One line per job run or SMTP connection drowns out what matters.
-    for noisy in ("apscheduler", "mail.log", "alembic.runtime.migration"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+def _configure_logging(settings: Settings, role: str) -> None:
+    """Log as ``NURTURE_LOG_FORMAT`` says, each line naming this process's role."""
+    configure_logging(level=settings.log_level, fmt=settings.log_format, process=role)
+
+
+def _uvicorn_log_config(settings: Settings, role: str) -> dict[str, Any]:
+    """The same logging for uvicorn, which applies it in each of its worker processes too."""
+    return dict_config(level=settings.log_level, fmt=settings.log_format, process=role)

@@ -6,6 +6,7 @@ import os
 import secrets
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
@@ -62,8 +63,32 @@ class Settings(BaseSettings):
     )
     journeys_dir: Path = Path("journeys")
     templates_dir: Path = Path("templates")
+    sender_name: str = Field("Nurture", description="Default From name of mail.")
+    sender_email: str = Field(
+        "", description="Default From address; empty = nurture@ the public URL's host."
+    )
+    postal_address: str = Field(
+        "", description="Sender's postal address, in every mail's footer (required in production)."
+    )
+    bounce_domain: str = Field(
+        "", description="Domain of VERP bounce addresses bounces+UID@; empty = public URL's host."
+    )
+    list_id: str = Field("", description="List-Id domain of mail; empty = the public URL's host.")
     redis_url: str = Field("", description="Redis for locks and buffers; default: broker_url.")
     log_level: str = "INFO"
+    webhook_allow_private: bool = Field(
+        False,
+        description="Let webhooks reach loopback and private addresses (on-premises receivers).",
+    )
+    slack_webhook_url: str = Field(
+        "", description="Slack incoming-webhook URL for notifications on channel slack."
+    )
+    crm_webhook_url: str = Field(
+        "", description="Where handoffs are sent as signed webhooks; empty = not sent."
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text", description="Log lines as text (for a terminal) or one JSON object per line."
+    )
 
     @field_validator("public_url")
     @classmethod

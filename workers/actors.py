@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from datetime import datetime
 
 from engine.clock import utcnow
@@ -12,6 +14,7 @@ from engine.runtime.service import process_contact_changes, process_events
 from workers.broker import actor
 from workers.runtime import current
 
+log = logging.getLogger(__name__)
 #: Queue of operational messages (probes); workers consume it with every other queue.
 OPERATIONS_QUEUE = "operations"
 #: Queue of journey work: routing events and stepping enrollments.
@@ -36,8 +39,9 @@ def route_events(event_ids: list[int], outbox_id: int | None = None) -> None:
     """Enroll the contacts these events trigger, step them, and wake enrollments listening."""
     runtime = current()
     now = runtime.clock()
+    started = time.perf_counter()
     with runtime.database.unit_of_work() as session:
-        process_events(
+        routed = process_events(
             session,
             event_ids,
             now=now,
@@ -45,20 +49,42 @@ def route_events(event_ids: list[int], outbox_id: int | None = None) -> None:
             message_domain=runtime.message_domain,
         )
         outbox.mark_done(session, outbox_id, now=now)
+    log.info(
+        "events routed",
+        extra={
+            "events": len(event_ids),
+            "enrolled": len(routed.enrolled),
+            "woken": routed.woken,
+            "outbox_id": outbox_id,
+            "duration_ms": _ms_since(started),
+        },
+    )
 
 
 @actor(queue_name=JOURNEYS_QUEUE, actor_name="runtime.advance", max_retries=20)
 def advance_enrollments(enrollment_ids: list[int]) -> None:
     """Step the due enrollments among these (a redelivered message finds them not due)."""
     runtime = current()
+    started = time.perf_counter()
     with runtime.database.unit_of_work() as session:
-        advance(
+        result = advance(
             session,
             enrollment_ids,
             now=runtime.clock(),
             journeys=runtime.journeys,
             message_domain=runtime.message_domain,
         )
+    log.info(
+        "batch advanced",
+        extra={
+            "enrollments": len(enrollment_ids),
+            "stepped": result.stepped,
+            "exited": result.exited,
+            "not_due": result.not_due,
+            "failed": result.failed,
+            "duration_ms": _ms_since(started),
+        },
+    )
 
 
 @actor(queue_name=JOURNEYS_QUEUE, actor_name="runtime.contacts_changed", max_retries=20)
@@ -75,3 +101,8 @@ def contacts_changed(contact_ids: list[int], outbox_id: int | None = None) -> No
             message_domain=runtime.message_domain,
         )
         outbox.mark_done(session, outbox_id, now=now)
+
+
+def _ms_since(started: float) -> float:
+    """Milliseconds since ``started`` (a ``time.perf_counter()``), for log lines."""
+    return round((time.perf_counter() - started) * 1000, 1)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 
 from engine.clock import utcnow
 from engine.operations import heartbeat as heartbeats
-from engine.runtime.sweep import claim_due
+from engine.runtime.sweep import claim_due, release
 from engine.runtime.timed_triggers import run_timed_triggers
 from engine.segments.membership import reconcile
-from workers import actors
+from workers import actors, delivery
 from workers.relay import relay
 from workers.runtime import Runtime
 from workers.scheduler import JobRegistry
@@ -34,6 +35,7 @@ def standard_jobs(runtime: Runtime) -> JobRegistry:
     registry.every("heartbeats.prune", heartbeats.PRUNE_AFTER / 6, lambda: prune(runtime))
     registry.every("runtime.sweep", SWEEP_INTERVAL, lambda: sweep(runtime))
     registry.every("runtime.relay", SWEEP_INTERVAL, lambda: relay(runtime))
+    registry.every("webhooks.retry", delivery.RETRY_INTERVAL, lambda: delivery.retry_due(runtime))
     registry.every("runtime.triggers", TRIGGER_INTERVAL, lambda: timed_triggers(runtime))
     registry.every("segments.reconcile", RECONCILE_INTERVAL, lambda: reconcile_segments(runtime))
     return registry
@@ -42,14 +44,27 @@ def standard_jobs(runtime: Runtime) -> JobRegistry:
 def sweep(runtime: Runtime, *, batch: int = 500, message_size: int = 100) -> int:
     """Dispatch every due enrollment, in leased batches, as messages of ``message_size`` ids."""
     total = 0
+    started = time.perf_counter()
     for _ in range(SWEEP_BATCHES):
         with runtime.database.unit_of_work() as session:
             ids = claim_due(session, now=runtime.clock(), limit=batch, owner=runtime.process.id)
-        for start in range(0, len(ids), message_size):
-            actors.advance_enrollments.send(ids[start : start + message_size])
+        sent = 0
+        try:
+            for start in range(0, len(ids), message_size):
+                actors.advance_enrollments.send(ids[start : start + message_size])
+                sent = start + message_size
+        except Exception:
+            # The broker is down: give the rest back, so the first sweep after it returns
+            # sends them rather than the one after their lease.
+            with runtime.database.unit_of_work() as session:
+                release(session, ids[sent:], owner=runtime.process.id)
+            raise
         total += len(ids)
         if len(ids) < batch:
             break
+    if total:
+        elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
+        log.info("sweep dispatched", extra={"enrollments": total, "duration_ms": elapsed_ms})
     return total
 
 

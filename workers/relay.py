@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
 from engine.runtime import outbox
-from engine.runtime.topics import CONTACTS_CHANGED, ROUTE_EVENTS
-from workers import actors
+from engine.runtime.topics import (
+    CALL_WEBHOOK,
+    CONTACTS_CHANGED,
+    HANDOFF_CREATED,
+    NOTIFY,
+    ROUTE_EVENTS,
+    SEND_EMAIL,
+)
+from workers import actors, delivery, email
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -15,7 +23,11 @@ log = logging.getLogger(__name__)
 #: Topics with a consumer, which marks the row done; other topics wait for their consumer.
 HANDLERS: dict[str, Callable[[outbox.Pending], object]] = {
     ROUTE_EVENTS: lambda row: actors.route_events.send(row.payload["event_ids"], row.id),
+    SEND_EMAIL: lambda row: email.send_email.send([row.payload["message_id"]], row.id),
     CONTACTS_CHANGED: lambda row: actors.contacts_changed.send(row.payload["contact_ids"], row.id),
+    CALL_WEBHOOK: lambda row: delivery.call_webhook.send(row.payload, row.id),
+    NOTIFY: lambda row: delivery.notify.send(row.payload, row.id),
+    HANDOFF_CREATED: lambda row: delivery.handoff_created.send(row.payload["handoff_id"], row.id),
 }
 
 
@@ -23,16 +35,31 @@ def relay(runtime: Runtime, *, limit: int = 500) -> int:
     """Send up to ``limit`` pending rows; return how many the broker accepted.
 
     Sending does not finish a row: its consumer does, so a message lost with a killed
-    worker is sent again when the row's lease runs out. A failed send stops the round; the
-    rows not sent wait out their lease too.
+    worker is sent again when the row's lease runs out. A failed send stops the round and
+    hands the rows not sent back, so the first round after the broker returns sends them.
     """
+    started = time.perf_counter()
+    now = runtime.clock()
     with runtime.database.unit_of_work() as session:
-        pending = outbox.claim(session, now=runtime.clock(), topics=HANDLERS.keys(), limit=limit)
+        pending = outbox.claim(session, now=now, topics=HANDLERS.keys(), limit=limit)
     sent = 0
     try:
         for row in pending:
             HANDLERS[row.topic](row)
             sent += 1
-    except Exception:  # the broker is down: the leases bring the rest back later
+    except Exception:  # the broker is down
         log.exception("outbox relay stopped after %d of %d rows", sent, len(pending))
+        with runtime.database.unit_of_work() as session:
+            outbox.release(session, [row.id for row in pending[sent:]], now=now)
+    if pending:
+        log.info(
+            "outbox relayed",
+            extra={
+                "rows": len(pending),
+                "sent": sent,
+                "topics": sorted({row.topic for row in pending}),
+                "outbox_id": pending[0].id if len(pending) == 1 else None,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+            },
+        )
     return sent

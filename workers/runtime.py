@@ -27,6 +27,18 @@ class Runtime:
     process: ProcessIdentity
     journeys: CompiledJourneys = field(default_factory=CompiledJourneys)
     clock: Callable[[], datetime] = utcnow
+    #: The port this process's SMTP capture listens on (``nurture up``); None: the setting's.
+    capture_port: int | None = None
+
+    @property
+    def smtp_url(self) -> str:
+        """Where mail goes: ``NURTURE_SMTP_URL``, else (embedded) this process's SMTP capture."""
+        from engine.email.capture import effective_smtp_url  # aiosmtpd loads only when mailing
+
+        port = self.capture_port
+        return effective_smtp_url(
+            self.settings, port if port is not None else self.settings.capture_smtp_port
+        )
 
     @property
     def message_domain(self) -> str:

@@ -250,4 +250,9 @@ def test_a_lost_routing_message_is_sent_again_after_its_lease(running: Running):
         assert row.done_at is not None
         assert row.attempts == 2
     running.offset = timedelta(minutes=10)
-    assert relay(running.runtime) == 0  # done: never sent again
+    relay(running.runtime)  # the welcome mail's email.send row may go now; routing is done
+    with running.database.sessions() as session:
+        attempts = session.scalar(
+            select(OutboxMessage.attempts).where(OutboxMessage.topic == "events.route")
+        )
+    assert attempts == 2  # done: never sent again
