@@ -27,7 +27,8 @@ from engine.store.models import (
     WebhookDelivery,
 )
 from engine.webhooks.signing import receiver_secret, verify
-from tests.engine.webhooks.support import Receiver, add_contact, add_user, publish
+from tests.engine.webhooks.support import Receiver, add_contact, add_user
+from tests.publishing import publish_source as publish
 from tests.workers.conftest import REDIS_URL, make_settings
 from workers import delivery, jobs, runtime
 from workers.actors import JOURNEYS_QUEUE

@@ -18,11 +18,11 @@ from sqlalchemy import select
 from admin.app import create_app
 from engine.auth.apikeys import create_api_key
 from engine.clock import utcnow
-from engine.journey import validate_journey
 from engine.operations.heartbeat import ProcessIdentity
 from engine.store.db import Database
-from engine.store.models import Journey, JourneyVersion, Message, OutboxMessage
+from engine.store.models import Message, OutboxMessage
 from tests.engine.email.smtp_server import SmtpServer
+from tests.publishing import publish_source
 from tests.workers.conftest import make_settings
 from workers import email, runtime
 from workers.broker import build_broker
@@ -129,30 +129,8 @@ class Running:
 @pytest.fixture
 def running(database: Database, tmp_path: Path) -> Iterator[Running]:
     now = utcnow()
-    spec = validate_journey(SEMINAR, "seminar.yaml").spec
-    assert spec is not None
     with database.unit_of_work() as session:
-        session.add(
-            Journey(
-                id=spec.id,
-                name=spec.name,
-                status="active",
-                active_version=1,
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        session.add(
-            JourneyVersion(
-                journey_id=spec.id,
-                version=1,
-                source=SEMINAR,
-                spec={},
-                checksum="x",
-                published_at=now,
-                published_by="test",
-            )
-        )
+        publish_source(session, SEMINAR, now=now)
     with SmtpServer() as smtp:
         setup = Running(database, tmp_path, smtp)
         try:
@@ -241,31 +219,9 @@ def test_embedded_mode_mails_the_capture_of_this_process(
         pytest.skip("embedded mode runs on SQLite")
     from engine.email.capture import CaptureServer, list_captured, read_captured
 
-    spec = validate_journey(SEMINAR, "seminar.yaml").spec
-    assert spec is not None
     now = utcnow()
     with database.unit_of_work() as session:
-        session.add(
-            Journey(
-                id=spec.id,
-                name=spec.name,
-                status="active",
-                active_version=1,
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        session.add(
-            JourneyVersion(
-                journey_id=spec.id,
-                version=1,
-                source=SEMINAR,
-                spec={},
-                checksum="x",
-                published_at=now,
-                published_by="test",
-            )
-        )
+        publish_source(session, SEMINAR, now=now)
     with SmtpServer() as unused, CaptureServer(tmp_path / "var", port=0) as capture:
         setup = Running(database, tmp_path, unused)
         try:

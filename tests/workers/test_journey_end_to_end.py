@@ -24,7 +24,7 @@ from engine.operations.heartbeat import ProcessIdentity
 from engine.store.db import Database
 from engine.store.models import Contact, Enrollment, Message, TrackingEvent
 from tests.engine.email.smtp_server import SmtpServer
-from tests.engine.runtime.publishing import publish_source
+from tests.publishing import publish_source
 from tests.workers.conftest import REDIS_URL, make_settings
 from workers import actors, email, jobs, runtime
 from workers.broker import build_broker

@@ -19,18 +19,16 @@ from sqlalchemy import func, select
 from admin.app import create_app
 from engine.auth.apikeys import create_api_key
 from engine.clock import utcnow
-from engine.journey import validate_journey
 from engine.operations.heartbeat import ProcessIdentity
 from engine.store.db import Database
 from engine.store.models import (
     Contact,
     Enrollment,
     Event,
-    Journey,
-    JourneyVersion,
     Message,
     OutboxMessage,
 )
+from tests.publishing import publish_source
 from tests.workers.conftest import REDIS_URL, make_settings
 from workers import actors, jobs, runtime
 from workers.broker import build_broker
@@ -109,29 +107,7 @@ class Running:
 def running(request, database: Database, tmp_path: Path, namespace: str) -> Iterator[Running]:
     now = utcnow()
     with database.unit_of_work() as session:
-        spec = validate_journey(SIGNUP, "signup.yaml").spec
-        assert spec is not None
-        session.add(
-            Journey(
-                id=spec.id,
-                name=spec.name,
-                status="active",
-                active_version=1,
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        session.add(
-            JourneyVersion(
-                journey_id=spec.id,
-                version=1,
-                source=SIGNUP,
-                spec={},
-                checksum="x",
-                published_at=now,
-                published_by="test",
-            )
-        )
+        publish_source(session, SIGNUP, now=now)
     setup = Running(database, tmp_path, REDIS_URL if request.param == "redis" else "", namespace)
     try:
         yield setup

@@ -22,8 +22,8 @@ from tests.engine.webhooks.support import (
     add_contact,
     add_user,
     make_settings,
-    publish,
 )
+from tests.publishing import publish_source as publish
 
 NOW = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
 

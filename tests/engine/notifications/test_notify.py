@@ -25,8 +25,8 @@ from tests.engine.webhooks.support import (
     add_user,
     make_settings,
     outbox_rows,
-    publish,
 )
+from tests.publishing import publish_source as publish
 
 NOW = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
 

@@ -13,7 +13,7 @@ from engine.runtime.journeys import CompiledJourneys
 from engine.runtime.routing import active_versions
 from engine.runtime.timed_triggers import _date_batch, _Walk, run_timed_triggers
 from engine.store.models import Contact, Enrollment, TriggerCheckpoint
-from tests.engine.runtime.publishing import publish_source
+from tests.publishing import publish_source
 
 START = datetime(2026, 12, 1, tzinfo=UTC)
 

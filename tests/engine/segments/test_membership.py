@@ -21,7 +21,7 @@ from engine.store.models import (
     OutboxMessage,
     SegmentMembership,
 )
-from tests.engine.runtime.publishing import publish_source
+from tests.publishing import publish_source
 
 NOW = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
 

@@ -16,9 +16,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.journey import validate_journey
 from engine.settings import Settings
-from engine.store.models import Contact, Journey, JourneyVersion, OutboxMessage, User
+from engine.store.models import Contact, OutboxMessage, User
 from tests.conftest import TEST_SECRET
 
 
@@ -126,35 +125,6 @@ def make_settings(tmp_path: Path, database_url: str, **extra: Any) -> Settings:
         **extra,
     }
     return Settings(_env_file=None, **fields)
-
-
-def publish(session: Session, source: str, *, now: datetime) -> str:
-    """Store ``source`` as version 1 of an active journey; return the journey's id."""
-    spec = validate_journey(source, "test.yaml").spec
-    assert spec is not None
-    session.add(
-        Journey(
-            id=spec.id,
-            name=spec.name,
-            status="active",
-            active_version=1,
-            created_at=now,
-            updated_at=now,
-        )
-    )
-    session.add(
-        JourneyVersion(
-            journey_id=spec.id,
-            version=1,
-            source=source,
-            spec={},
-            checksum="x",
-            published_at=now,
-            published_by="test",
-        )
-    )
-    session.flush()
-    return spec.id
 
 
 def add_contact(session: Session, email: str, *, now: datetime, **fields: Any) -> Contact:

@@ -16,7 +16,8 @@ from engine.settings import Settings
 from engine.store.db import Database
 from engine.store.models import ContactTag, Enrollment, OutboxMessage, StepRun
 from engine.webhooks import service
-from tests.engine.webhooks.support import Receiver, add_contact, outbox_rows, publish
+from tests.engine.webhooks.support import Receiver, add_contact, outbox_rows
+from tests.publishing import publish_source as publish
 
 NOW = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
 
