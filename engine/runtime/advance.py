@@ -1,9 +1,10 @@
 """Step enrollments: claim → load → plan → apply effects → persist, in one transaction per batch.
 
-The claim is the batch's first statement, an UPDATE of the rows: on PostgreSQL it locks
-them, on SQLite it takes the database's write lock. A second worker handed the same ids
-waits, then finds them no longer due and does nothing, which is what makes a redelivered
-message harmless. The caller commits, then dispatches the returned outbox ids.
+The claim is the batch's first statement: on PostgreSQL a ``SELECT … FOR UPDATE`` locks
+the rows, on SQLite an UPDATE takes the database's write lock. A second worker handed the
+same ids waits, then finds them no longer due and does nothing, which is what makes a
+redelivered message harmless. The new states are written in one statement at the end. The
+caller commits, then dispatches the returned outbox ids.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -27,6 +29,7 @@ from engine.runtime.views import (
     load_views,
     with_emails,
 )
+from engine.store.bulk import update_by_id
 from engine.store.models import Enrollment
 from engine.store.models.base import table_of
 
@@ -69,14 +72,7 @@ def advance(
     ids = sorted(set(enrollment_ids))
     if not ids:
         return result
-    table = table_of(Enrollment)
-    claimed = session.scalars(
-        update(table)
-        .where(table.c.id.in_(ids), table.c.status != "exited")
-        .values(updated_at=now)
-        .returning(table.c.id)
-    ).all()
-    rows = session.scalars(select(Enrollment).where(Enrollment.id.in_(claimed))).all()
+    rows = _claim(session, ids, now=now)
     due = [
         r
         for r in rows
@@ -87,6 +83,8 @@ def advance(
     emails = load_email_activity(session, [r.id for r in due])
     recent = load_recent_sends(session, {r.contact_id for r in due}, now=now)
     effects = Effects(session, now, message_domain)
+    moved: list[dict[str, Any]] = []
+    retried: list[dict[str, Any]] = []
     for row in due:
         try:
             compiled = journeys.get(session, row.journey_id, row.version)
@@ -98,7 +96,7 @@ def advance(
             )
         except (NurtureError, ValueError, KeyError) as error:
             log.exception("enrollment %s failed at step %s: %s", row.id, row.step, error)
-            row.wake_at = now + RETRY_AFTER
+            retried.append({"id": row.id, "wake_at": now + RETRY_AFTER})
             result.failed += 1
             continue
         effects.visited(row.id, dict(state.attempts), dict(decided.state.attempts))
@@ -109,19 +107,87 @@ def advance(
         )
         effects.record(row, view, decided.actions, row.journey_id, vetoed)
         new = decided.state
-        row.state = new.to_json()
-        row.step = new.step
-        row.status = new.status
-        row.steps_taken = new.steps_taken
-        row.wake_at = decided.wake_at
-        row.waiting_on = decided.waiting_on.to_json() if decided.waiting_on else None
-        row.lease_owner = None
-        row.lease_until = None
-        if decided.exited:
-            row.exited_at = now
-            row.exit_reason = new.exit_reason
-            result.exited += 1
+        moved.append(
+            {
+                "id": row.id,
+                "state": new.to_json(),
+                "step": new.step,
+                "status": new.status,
+                "steps_taken": new.steps_taken,
+                "wake_at": decided.wake_at,
+                "waiting_on": decided.waiting_on.to_json() if decided.waiting_on else None,
+                "exited_at": now if decided.exited else None,
+                "exit_reason": new.exit_reason if decided.exited else None,
+            }
+        )
+        result.exited += decided.exited
         result.stepped += 1
-    session.flush()
+    _store(session, moved, retried, now=now)
     result.outbox = effects.flush()
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A claimed enrollment, as the planner needs it."""
+
+    id: int
+    contact_id: int
+    journey_id: str
+    version: int
+    step: str
+    wake_at: datetime | None
+    state: dict[str, Any]
+
+
+def _claim(session: Session, ids: list[int], *, now: datetime) -> list[Claimed]:
+    """Lock the live enrollments among ``ids`` for this transaction and read them.
+
+    PostgreSQL locks the rows with ``SELECT … FOR UPDATE`` (in id order, so two workers
+    never wait on each other in a circle); SQLite has no row locks, and an UPDATE takes
+    its database-wide write lock instead.
+    """
+    table = table_of(Enrollment)
+    columns = (
+        table.c.id,
+        table.c.contact_id,
+        table.c.journey_id,
+        table.c.version,
+        table.c.step,
+        table.c.wake_at,
+        table.c.state,
+    )
+    live = (table.c.id.in_(ids), table.c.status != "exited")
+    if session.get_bind().dialect.name == "postgresql":
+        found = session.execute(
+            select(*columns).where(*live).order_by(table.c.id).with_for_update()
+        )
+    else:
+        found = session.execute(
+            update(table).where(*live).values(updated_at=now).returning(*columns)
+        )
+    return [Claimed(*row) for row in found]
+
+
+def _store(
+    session: Session, moved: list[dict[str, Any]], retried: list[dict[str, Any]], *, now: datetime
+) -> None:
+    """Write every stepped enrollment's new state in one statement, and the retries in another."""
+    table = table_of(Enrollment)
+    update_by_id(
+        session,
+        table,
+        moved,
+        {
+            "state": "jsonb",
+            "step": "text",
+            "status": "text",
+            "steps_taken": "int",
+            "wake_at": "timestamptz",
+            "waiting_on": "jsonb",
+            "exited_at": "timestamptz",
+            "exit_reason": "text",
+        },
+        constants={"lease_owner": None, "lease_until": None, "updated_at": now},
+    )
+    update_by_id(session, table, retried, {"wake_at": "timestamptz"})

@@ -12,9 +12,9 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import bindparam, insert, literal, update
+from sqlalchemy import bindparam, insert, update
 from sqlalchemy.orm import Session
 
 from engine.contacts.service import add_tags, contacts_changed, dialect_insert, remove_tags
@@ -34,9 +34,9 @@ from engine.journey.actions import (
     apply_action,
 )
 from engine.runtime.topics import CALL_WEBHOOK, HANDOFF_CREATED, NOTIFY, SEND_EMAIL
+from engine.store.bulk import insert_ignoring_conflicts
 from engine.store.models import (
     Contact,
-    Enrollment,
     Message,
     OutboxMessage,
     ScoreChange,
@@ -49,6 +49,16 @@ from engine.store.types import Json, merge_patch
 
 #: Contact fields a journey may set as columns; every other path is an attribute.
 COLUMN_FIELDS = frozenset({"first_name", "last_name", "timezone", "locale", "lifecycle_stage"})
+
+
+class EnrollmentRef(Protocol):
+    """What effects need to know of an enrollment: whose it is."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def contact_id(self) -> int: ...
 
 
 @dataclass
@@ -73,7 +83,7 @@ class Effects:
 
     def record(
         self,
-        enrollment: Enrollment,
+        enrollment: EnrollmentRef,
         view: ContactView,
         actions: tuple[Action, ...],
         journey: str,
@@ -128,11 +138,13 @@ class Effects:
     def flush(self) -> list[int]:
         """Write everything gathered; return the new outbox ids to dispatch after commit."""
         session = self.session
-        for contact_id, patch in self._patches.items():
+        if self._patches:
+            table = table_of(Contact)
             session.execute(
-                update(Contact)
-                .where(Contact.id == contact_id)
-                .values(attributes=merge_patch(Contact.attributes, _json_literal(patch)))
+                update(table)
+                .where(table.c.id == bindparam("cid"))
+                .values(attributes=merge_patch(table.c.attributes, bindparam("patch", type_=Json))),
+                [{"cid": c, "patch": patch} for c, patch in self._patches.items()],
             )
         for contact_id, columns in self._columns.items():
             session.execute(update(Contact).where(Contact.id == contact_id).values(**columns))
@@ -157,10 +169,19 @@ class Effects:
                 [{"cid": c, "delta": d} for c, d in self._score_totals.items()],
             )
             session.execute(insert(table_of(ScoreChange)), self._scores)
-        if self._step_runs:
-            session.execute(
-                dialect_insert(session, StepRun).on_conflict_do_nothing(), self._step_runs
-            )
+        insert_ignoring_conflicts(
+            session,
+            table_of(StepRun),
+            self._step_runs,
+            {
+                "enrollment_id": "bigint",
+                "step": "text",
+                "attempt": "int",
+                "status": "text",
+                "started_at": "timestamptz",
+                "finished_at": "timestamptz",
+            },
+        )
         self._write_messages()
         if self._handoffs:
             stmt = insert(table_of(HandoffRow)).returning(HandoffRow.id)
@@ -214,7 +235,7 @@ class Effects:
 
     def _send(
         self,
-        enrollment: Enrollment,
+        enrollment: EnrollmentRef,
         current: ContactView,
         action: SendEmail,
         journey: str,
@@ -274,10 +295,6 @@ class Effects:
             "started_at": self.now,
             "finished_at": self.now,
         }
-
-
-def _json_literal(value: dict[str, Any]) -> Any:
-    return literal(value, Json)
 
 
 def _get(document: Any, path: str) -> Any:

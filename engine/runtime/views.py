@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from engine.journey import ContactView, EmailRecord, EventRecord
@@ -31,7 +31,7 @@ EVENT_HORIZON = timedelta(days=400)
 NOT_SENT = frozenset({"suppressed", "failed", "skipped"})
 
 
-def contact_document(contact: Contact) -> dict[str, Any]:
+def contact_document(contact: Contact | Row[Any]) -> dict[str, Any]:
     """The contact as one document: stored attributes with the row's fields on top.
 
     The fields are those the segment SQL reads as columns, so a condition gives the same
@@ -50,7 +50,13 @@ def load_views(
     ids = sorted(set(contact_ids))
     if not ids:
         return {}
-    contacts = {c.id: c for c in session.scalars(select(Contact).where(Contact.id.in_(ids)))}
+    columns = [getattr(Contact, f) for f in CONTACT_FIELDS if f != "id"]
+    contacts = {
+        c.id: c
+        for c in session.execute(
+            select(Contact.id, Contact.attributes, *columns).where(Contact.id.in_(ids))
+        )
+    }
     tags: dict[int, set[str]] = defaultdict(set)
     for contact_id, tag in session.execute(
         select(ContactTag.contact_id, ContactTag.tag).where(ContactTag.contact_id.in_(ids))

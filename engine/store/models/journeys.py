@@ -84,7 +84,14 @@ class Enrollment(Base):
             ["journey_versions.journey_id", "journey_versions.version"],
             ondelete="CASCADE",
         ),
-        Index("ix_enrollments_status_wake_at", "status", "wake_at"),
+        # The sweep's question: live enrollments by wake time (a partial index stays small).
+        Index(
+            "ix_enrollments_due",
+            "wake_at",
+            "id",
+            sqlite_where=text("status != 'exited'"),
+            postgresql_where=text("status != 'exited'"),
+        ),
         Index("ix_enrollments_contact_id_journey_id_key", "contact_id", "journey_id", "key"),
         Index("ix_enrollments_journey_id_step", "journey_id", "step"),
         # An event enrolls a contact in a journey once, however often it is routed.
