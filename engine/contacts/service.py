@@ -22,6 +22,7 @@ from engine.contacts.schemas import ConsentIn, ContactOut, ContactPage, ContactP
 from engine.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from engine.runtime import outbox
 from engine.runtime.topics import CONTACTS_CHANGED
+from engine.store.bulk import insert_rows
 from engine.store.models import (
     ConsentRecord,
     Contact,
@@ -202,24 +203,46 @@ def owner_ids(session: Session, emails: Iterable[str | None]) -> dict[str, int]:
 
 
 def add_tags(
-    session: Session, contact_ids_tags: Iterable[tuple[int, str]], *, now: datetime
+    session: Session,
+    contact_ids_tags: Iterable[tuple[int, str]],
+    *,
+    now: datetime,
+    announce: bool = True,
 ) -> None:
-    """Tag contacts; a tag a contact already has is left as it is."""
+    """Tag contacts; a tag a contact already has is left as it is.
+
+    ``announce=False`` leaves the ``contacts.changed`` row to a caller that writes one for
+    all its changes at once.
+    """
     pairs = set(contact_ids_tags)
     if pairs:
-        stmt = dialect_insert(session, ContactTag).on_conflict_do_nothing()
-        session.execute(stmt, [{"contact_id": c, "tag": t, "added_at": now} for c, t in pairs])
-        contacts_changed(session, {c for c, _ in pairs}, now=now)
+        insert_rows(
+            session,
+            table_of(ContactTag),
+            [{"contact_id": c, "tag": t, "added_at": now} for c, t in sorted(pairs)],
+            {"contact_id": "bigint", "tag": "text", "added_at": "timestamptz"},
+            ignore_conflicts=True,
+        )
+        if announce:
+            contacts_changed(session, {c for c, _ in pairs}, now=now)
 
 
-def remove_tags(session: Session, contact_id: int, tags: Iterable[str], *, now: datetime) -> None:
-    """Remove tags from one contact."""
+def remove_tags(
+    session: Session,
+    contact_id: int,
+    tags: Iterable[str],
+    *,
+    now: datetime,
+    announce: bool = True,
+) -> None:
+    """Remove tags from one contact (``announce`` as in ``add_tags``)."""
     names = set(tags)
     if names:
         session.execute(
             delete(ContactTag).where(ContactTag.contact_id == contact_id, ContactTag.tag.in_(names))
         )
-        contacts_changed(session, [contact_id], now=now)
+        if announce:
+            contacts_changed(session, [contact_id], now=now)
 
 
 def record_consent(

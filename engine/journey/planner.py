@@ -293,14 +293,16 @@ class _Call:
         assignments = self.state.assignments
         if decision.assign is not None:
             assignments = {**assignments, step_id: decision.assign}
-        self.state = dataclasses.replace(
-            _moved(self.state, decision.next), assignments=assignments, goals=frozenset(goals)
+        self.state = _moved(
+            self.state, decision.next, assignments=assignments, goals=frozenset(goals)
         )
         return exit_goal
 
     def check_goals(self, step: str | None) -> Goal | None:
         """Record goals newly met within their window; return the first that exits."""
         exit_goal: Goal | None = None
+        if not self.compiled.goals:
+            return None
         view = self.since_entry()
         for goal, predicate in self.compiled.goals:
             if goal.id in self.state.goals:
@@ -319,6 +321,8 @@ class _Call:
 
     def exit_when(self) -> int | None:
         """Return the index of the first ``exit_when`` condition that holds."""
+        if not self.compiled.exit_when:
+            return None
         view = self.since_entry()
         for i, predicate in enumerate(self.compiled.exit_when):
             if predicate(view, self.now):
@@ -347,9 +351,15 @@ class _Call:
         )
 
 
-def _moved(state: EnrollmentState, step: str) -> EnrollmentState:
+def _moved(state: EnrollmentState, step: str, **changes: Any) -> EnrollmentState:
     return dataclasses.replace(
-        state, step=step, status="active", wait_started_at=None, wake_at=None, waiting_on=None
+        state,
+        step=step,
+        status="active",
+        wait_started_at=None,
+        wake_at=None,
+        waiting_on=None,
+        **changes,
     )
 
 

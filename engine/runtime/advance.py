@@ -107,10 +107,15 @@ def advance(
         )
         effects.record(row, view, decided.actions, row.journey_id, vetoed)
         new = decided.state
+        document = new.to_json()
+        held = row.wake_at is None or row.wake_at > now  # offered an event or re-checked
+        if held and document == row.state and decided.wake_at == row.wake_at:
+            result.stepped += 1
+            continue  # nothing moved: no new row version
         moved.append(
             {
                 "id": row.id,
-                "state": new.to_json(),
+                "state": document,
                 "step": new.step,
                 "status": new.status,
                 "steps_taken": new.steps_taken,

@@ -34,7 +34,7 @@ from engine.journey.actions import (
     apply_action,
 )
 from engine.runtime.topics import CALL_WEBHOOK, HANDOFF_CREATED, NOTIFY, SEND_EMAIL
-from engine.store.bulk import insert_ignoring_conflicts
+from engine.store.bulk import insert_rows, update_by_id
 from engine.store.models import (
     Contact,
     Message,
@@ -47,6 +47,16 @@ from engine.store.models import Handoff as HandoffRow
 from engine.store.models.base import table_of
 from engine.store.types import Json, merge_patch
 
+#: The columns of a score change, for the bulk insert.
+SCORE_CHANGE_KINDS = {
+    "contact_id": "bigint",
+    "model": "text",
+    "delta": "int",
+    "score_after": "int",
+    "reason": "text",
+    "rule": "text",
+    "occurred_at": "timestamptz",
+}
 #: Contact fields a journey may set as columns; every other path is an attribute.
 COLUMN_FIELDS = frozenset({"first_name", "last_name", "timezone", "locale", "lifecycle_stage"})
 
@@ -153,23 +163,31 @@ class Effects:
             session.execute(
                 update(Contact).where(Contact.id.in_(touched)).values(updated_at=self.now)
             )
-            contacts_changed(session, touched | self._score_totals.keys(), now=self.now)
         if self._stage_changes:
             session.execute(insert(table_of(StageChange)), self._stage_changes)
-        add_tags(session, self._tags_added, now=self.now)
+        add_tags(session, self._tags_added, now=self.now, announce=False)
         for contact_id, removed in self._tags_removed.items():
             if removed:
-                remove_tags(session, contact_id, removed, now=self.now)
+                remove_tags(session, contact_id, removed, now=self.now, announce=False)
         if self._score_totals:
-            table = table_of(Contact)
-            session.execute(
-                update(table)
-                .where(table.c.id == bindparam("cid"))
-                .values(score=table.c.score + bindparam("delta")),
-                [{"cid": c, "delta": d} for c, d in self._score_totals.items()],
+            update_by_id(
+                session,
+                table_of(Contact),
+                [{"id": c, "score": d} for c, d in self._score_totals.items()],
+                {"score": "int"},
+                added=frozenset({"score"}),
             )
-            session.execute(insert(table_of(ScoreChange)), self._scores)
-        insert_ignoring_conflicts(
+            insert_rows(session, table_of(ScoreChange), self._scores, SCORE_CHANGE_KINDS)
+        # One row for every contact whose data moved: segments and live enrollments re-check.
+        changed = (
+            touched
+            | self._score_totals.keys()
+            | {c for c, _ in self._tags_added}
+            | {c for c, removed in self._tags_removed.items() if removed}
+        )
+        if changed:
+            contacts_changed(session, changed, now=self.now)
+        insert_rows(
             session,
             table_of(StepRun),
             self._step_runs,
@@ -181,6 +199,7 @@ class Effects:
                 "started_at": "timestamptz",
                 "finished_at": "timestamptz",
             },
+            ignore_conflicts=True,
         )
         self._write_messages()
         if self._handoffs:

@@ -1,28 +1,26 @@
-"""Many rows in one statement: PostgreSQL reads them from arrays, SQLite takes an executemany.
+"""Many rows in one statement: PostgreSQL reads them from one JSON document, SQLite takes an
+executemany.
 
-psycopg pipelines an executemany, but each row is still its own statement to plan and run;
-``unnest`` of one array per column turns a batch into a single statement, which is what a
-worker stepping hundreds of enrollments per transaction needs.
+psycopg pipelines an executemany, but each row is still its own statement to plan and run.
+Sending the batch as one JSON array read by ``jsonb_to_recordset`` makes it one statement
+and one parameter, parsed by the server, which is what a worker stepping hundreds of
+enrollments per transaction needs (an array per column costs more to quote on the client
+than the statement costs to run).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Table, bindparam, text, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
-#: PostgreSQL array types for the column kinds these helpers carry.
-ARRAY_TYPES = {
-    "bigint": "bigint[]",
-    "int": "int[]",
-    "text": "text[]",
-    "timestamptz": "timestamptz[]",
-    "jsonb": "text[]",  # sent as JSON text, cast per element
-}
+#: The column kinds these helpers carry, as PostgreSQL names them.
+KINDS = frozenset({"bigint", "int", "text", "timestamptz", "jsonb", "boolean"})
 
 
 def update_by_id(
@@ -32,60 +30,81 @@ def update_by_id(
     kinds: Mapping[str, str],
     *,
     constants: Mapping[str, Any] | None = None,
+    added: frozenset[str] = frozenset(),
 ) -> None:
-    """Set each row's columns (``kinds``: column → bigint|int|text|timestamptz|jsonb) by ``id``.
+    """Set each row's columns (``kinds``: column → one of ``KINDS``) by its ``id``.
 
-    ``constants`` are set to the same value on every row (e.g. a cleared lease).
+    ``constants`` are set to the same value on every row (e.g. a cleared lease); columns in
+    ``added`` are incremented by the row's value rather than set to it (a score).
     """
     if not rows:
         return
     constants = dict(constants or {})
     if session.get_bind().dialect.name != "postgresql":
-        stmt = update(table).where(table.c.id == bindparam("_id"))
-        values: dict[str, Any] = {c: bindparam(c, type_=table.c[c].type) for c in kinds} | constants
+        values: dict[str, Any] = {
+            c: (table.c[c] + bindparam(c)) if c in added else bindparam(c, type_=table.c[c].type)
+            for c in kinds
+        }
         session.execute(
-            stmt.values(**values), [{"_id": r["id"], **{c: r[c] for c in kinds}} for r in rows]
+            update(table).where(table.c.id == bindparam("_id")).values(**values | constants),
+            [{"_id": r["id"], **{c: r[c] for c in kinds}} for r in rows],
         )
         return
-    columns = ["id", *kinds]
-    arrays = {c: _column(rows, c, kinds.get(c, "bigint")) for c in columns}
-    selected = ", ".join(
-        f"unnest(CAST(:{c} AS {ARRAY_TYPES[kinds.get(c, 'bigint')]})) AS {c}" for c in columns
-    )
-    sets = [f"{c} = CAST(v.{c} AS jsonb)" if kinds[c] == "jsonb" else f"{c} = v.{c}" for c in kinds]
+    sets = [f"{c} = t.{c} + v.{c}" if c in added else f"{c} = v.{c}" for c in kinds]
     sets += [f"{c} = :const_{c}" for c in constants]
     statement = (
         f"UPDATE {table.name} AS t SET {', '.join(sets)} "  # noqa: S608 - names from the schema
-        f"FROM (SELECT {selected}) AS v WHERE t.id = v.id"
+        f"FROM {_recordset({'id': 'bigint', **kinds})} WHERE t.id = v.id"
     )
-    params = arrays | {f"const_{c}": v for c, v in constants.items()}
+    params = {"rows": _document(rows, ["id", *kinds])}
+    params |= {f"const_{c}": v for c, v in constants.items()}
     session.execute(text(statement), params)
 
 
-def insert_ignoring_conflicts(
-    session: Session, table: Table, rows: Sequence[Mapping[str, Any]], kinds: Mapping[str, str]
+def insert_rows(
+    session: Session,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    kinds: Mapping[str, str],
+    *,
+    ignore_conflicts: bool = False,
 ) -> None:
-    """Insert rows, skipping any a unique constraint refuses (``ON CONFLICT DO NOTHING``)."""
+    """Insert rows; with ``ignore_conflicts``, skip any a unique constraint refuses."""
     if not rows:
         return
     if session.get_bind().dialect.name != "postgresql":
-        session.execute(sqlite.insert(table).on_conflict_do_nothing(), list(rows))
+        many = sqlite.insert(table)
+        if ignore_conflicts:
+            many = many.on_conflict_do_nothing()
+        session.execute(many, list(rows))
         return
-    columns = list(kinds)
-    selected = ", ".join(
-        f"CAST(unnest(CAST(:{c} AS {ARRAY_TYPES[kinds[c]]})) AS jsonb)"
-        if kinds[c] == "jsonb"
-        else f"unnest(CAST(:{c} AS {ARRAY_TYPES[kinds[c]]}))"
-        for c in columns
-    )
+    columns = ", ".join(kinds)
+    conflicts = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
     statement = (
-        f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT {selected} ON CONFLICT DO NOTHING"
+        f"INSERT INTO {table.name} ({columns}) "  # noqa: S608 - names from the schema
+        f"SELECT {columns} FROM {_recordset(kinds)}{conflicts}"
     )
-    session.execute(text(statement), {c: _column(rows, c, kinds[c]) for c in columns})
+    session.execute(text(statement), {"rows": _document(rows, list(kinds))})
 
 
-def _column(rows: Sequence[Mapping[str, Any]], name: str, kind: str) -> list[Any]:
-    values = [r[name] for r in rows]
-    if kind == "jsonb":
-        return [None if v is None else json.dumps(v, ensure_ascii=False) for v in values]
-    return values
+def _recordset(kinds: Mapping[str, str]) -> str:
+    unknown = set(kinds.values()) - KINDS
+    if unknown:
+        raise ValueError(f"unsupported column kinds: {sorted(unknown)}")
+    columns = ", ".join(f"{c} {kind}" for c, kind in kinds.items())
+    return f"jsonb_to_recordset(CAST(:rows AS jsonb)) AS v({columns})"
+
+
+def _document(rows: Sequence[Mapping[str, Any]], columns: list[str]) -> str:
+    return json.dumps(
+        [{c: r[c] for c in columns} for r in rows],
+        ensure_ascii=False,
+        separators=(",", ":"),
+        default=_iso,
+    )
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"cannot store {type(value).__name__} in a bulk statement")

@@ -137,11 +137,13 @@ def test_first_call_sends_scores_and_waits(database, yamada):
         enrollment = session.get(Enrollment, enrollment_id)
         assert (enrollment.step, enrollment.status) == ("wait_2d", "waiting")
         assert enrollment.wake_at == NOW + timedelta(days=2)
-        outbox = session.scalars(select(OutboxMessage)).all()
+        outbox = session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+        # The score moved: segments and live enrollments re-check the contact.
         assert [(o.topic, o.payload) for o in outbox] == [
-            ("email.send", {"message_id": message.id})
+            ("contacts.changed", {"contact_ids": [contact_id]}),
+            ("email.send", {"message_id": message.id}),
         ]
-        assert result.outbox == [outbox[0].id]
+        assert result.outbox == [outbox[1].id]
         assert set(session.scalars(select(StepRun.step))) == {"welcome", "form_points", "wait_2d"}
 
 

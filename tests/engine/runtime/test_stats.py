@@ -23,4 +23,4 @@ def test_step_counts_and_backlog(database, yamada):  # noqa: F811 - the fixture
     assert counts[(1, "wait_2d")].waiting == 1
     assert counts[(1, "welcome")].waiting == 0
     assert (after.live, after.due, after.oldest_due_age) == (1, 0, None)
-    assert after.outbox_pending == {"email.send": 1}
+    assert after.outbox_pending == {"contacts.changed": 1, "email.send": 1}
