@@ -10,7 +10,7 @@ caller commits, then dispatches the returned outbox ids.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from engine.errors import NurtureError
-from engine.journey import EnrollmentState, EventRecord, plan
+from engine.journey import ContactView, EnrollmentState, EventRecord, plan
 from engine.journey.send_rules import RecentSend, apply_send_rules
 from engine.runtime.effects import Effects
 from engine.runtime.journeys import CompiledJourneys
@@ -59,6 +59,7 @@ def advance(
     message_domain: str,
     event: EventRecord | None = None,
     recheck: bool = False,
+    views: Mapping[int, ContactView] | None = None,
 ) -> AdvanceResult:
     """Advance the due (or, with ``event``, the listening) enrollments among ``enrollment_ids``.
 
@@ -66,7 +67,8 @@ def advance(
     every live enrollment is offered the event (a ``wait_for``, ``exit_when`` or goal may
     be waiting on it). ``recheck`` plans every live one now: its contact changed, so an
     ``exit_when`` or goal may hold (a wait not yet over stays as it is). An enrollment
-    whose step fails unexpectedly is retried later.
+    whose step fails unexpectedly is retried later. ``views`` are contacts the caller loaded
+    in this transaction and has not changed since (the event router's), not loaded again.
     """
     result = AdvanceResult()
     ids = sorted(set(enrollment_ids))
@@ -79,7 +81,10 @@ def advance(
         if recheck or event is not None or (r.wake_at is not None and r.wake_at <= now)
     ]
     result.not_due = len(rows) - len(due)
-    views = load_views(session, {r.contact_id for r in due}, now=now)
+    given = views or {}
+    contacts = {r.contact_id for r in due}
+    views = {c: given[c] for c in contacts if c in given}
+    views |= load_views(session, contacts - views.keys(), now=now)
     emails = load_email_activity(session, [r.id for r in due])
     recent = load_recent_sends(session, {r.contact_id for r in due}, now=now)
     effects = Effects(session, now, message_domain)

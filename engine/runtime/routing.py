@@ -18,7 +18,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from engine.contacts.service import dialect_insert
-from engine.journey import EnrollmentState, EventRecord
+from engine.journey import ContactView, EnrollmentState, EventRecord
 from engine.journey.entry import PriorEnrollment
 from engine.runtime.journeys import CompiledJourneys, Published
 from engine.runtime.views import load_views
@@ -31,6 +31,8 @@ class Routed:
     """New enrollments (due at once) and, per event, the live enrollments to offer it to."""
 
     enrolled: list[int] = field(default_factory=list)
+    #: The views entry was decided on; stepping the new enrollments at once reuses them.
+    views: dict[int, ContactView] = field(default_factory=dict)
     refused: list[tuple[str, int, str]] = field(default_factory=list)
     woken: list[tuple[EventRecord, list[int]]] = field(default_factory=list)
 
@@ -59,7 +61,9 @@ def route_events(
         if event.record.name in published.entry.events
     ]
     if candidates:
-        rows = _decide(session, candidates, active, now=now, refused=routed.refused)
+        rows = _decide(
+            session, candidates, active, now=now, refused=routed.refused, views=routed.views
+        )
         routed.enrolled = insert_enrollments(session, rows, active, now=now)
     routed.woken = [(event.record, ids) for event, ids in woken if ids]
     return routed
@@ -102,9 +106,10 @@ def _decide(
     *,
     now: datetime,
     refused: list[tuple[str, int, str]],
+    views: dict[int, ContactView],
 ) -> list[dict[str, Any]]:
     contact_ids = {event.contact_id for event, _ in candidates}
-    views = load_views(session, contact_ids, now=now)
+    views.update(load_views(session, contact_ids, now=now))
     prior = load_prior(session, {j for _, j in candidates}, contact_ids)
     rows = []
     for event, journey_id in candidates:

@@ -45,7 +45,14 @@ def process_events(
     routed = route_events(session, event_ids, now=now, journeys=journeys)
     result = EventsResult(enrolled=routed.enrolled, refused=len(routed.refused))
     steps = [
-        advance(session, routed.enrolled, now=now, journeys=journeys, message_domain=message_domain)
+        advance(
+            session,
+            routed.enrolled,
+            now=now,
+            journeys=journeys,
+            message_domain=message_domain,
+            views=routed.views,
+        )
     ]
     for event, ids in routed.woken:
         woken = advance(
