@@ -22,20 +22,18 @@ import redis
 from sqlalchemy import func, select
 
 from engine.clock import utcnow
-from engine.journey import validate_journey
 from engine.runtime.topics import ROUTE_EVENTS
 from engine.store.db import Database
 from engine.store.models import (
     Contact,
     ContactTag,
     Enrollment,
-    Journey,
-    JourneyVersion,
     Message,
     OutboxMessage,
     ScoreChange,
 )
 from tests.conftest import TEST_SECRET
+from tests.publishing import publish_source
 
 NURTURE = Path(sys.executable).with_name("nurture")
 
@@ -207,31 +205,8 @@ class RedisServer:
 
 def publish(database: Database, source: str) -> None:
     """Make the journey in ``source`` active, as a deploy would."""
-    spec = validate_journey(source, "fault.yaml").spec
-    assert spec is not None
-    now = utcnow()
     with database.unit_of_work() as session:
-        session.add(
-            Journey(
-                id=spec.id,
-                name=spec.name,
-                status="active",
-                active_version=spec.version,
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        session.add(
-            JourneyVersion(
-                journey_id=spec.id,
-                version=spec.version,
-                source=source,
-                spec={},
-                checksum="x",
-                published_at=now,
-                published_by="test",
-            )
-        )
+        publish_source(session, source, now=utcnow())
 
 
 def count(database: Database, model: Any, *where: Any) -> int:

@@ -11,12 +11,10 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
-import dramatiq
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from engine.clock import utcnow
-from engine.operations.heartbeat import ProcessIdentity
 from engine.runtime.enroll import enroll_contacts
 from engine.store.db import Database
 from engine.store.models import (
@@ -30,9 +28,9 @@ from engine.webhooks.signing import receiver_secret, verify
 from tests.engine.webhooks.support import Receiver, add_contact, add_user
 from tests.publishing import publish_source as publish
 from tests.workers.conftest import REDIS_URL, make_settings
-from workers import delivery, jobs, runtime
+from tests.workers.stack import Stack
+from workers import delivery, jobs
 from workers.actors import JOURNEYS_QUEUE
-from workers.broker import build_broker
 from workers.relay import relay
 
 JOURNEY = """\
@@ -67,31 +65,18 @@ steps:
 """
 
 
-class Running:
-    """A worker on a broker, with the runtime's clock the test can move on."""
+class Running(Stack):
+    """The stack with a loopback HTTP receiver standing in for the CRM and journey hooks."""
 
     def __init__(self, database: Database, tmp_path: Path, broker_url: str, namespace: str):
         self.receiver = Receiver().__enter__()
-        settings = make_settings(tmp_path, database.url, broker_url=broker_url)
-        settings = settings.model_copy(
+        settings = make_settings(tmp_path, database.url, broker_url=broker_url).model_copy(
             update={
                 "webhook_allow_private": True,
                 "crm_webhook_url": f"{self.receiver.url}/crm",
             }
         )
-        self.database = database
-        self.settings = settings
-        self.broker = build_broker(settings, namespace=namespace)
-        self.offset = timedelta(0)
-        self.runtime = runtime.Runtime(
-            settings=settings,
-            database=database,
-            process=ProcessIdentity("worker", "test-host", 1),
-            clock=lambda: utcnow() + self.offset,
-        )
-        runtime.install(self.runtime)
-        self.worker = dramatiq.Worker(self.broker, worker_threads=2, worker_timeout=100)
-        self.worker.start()
+        super().__init__(settings, database, namespace)
 
     def settle(self) -> None:
         """Step due enrollments, relay their outbox, and wait for every queue to drain."""
@@ -99,17 +84,10 @@ class Running:
             jobs.sweep(self.runtime)
             self.broker.join(JOURNEYS_QUEUE, timeout=20_000)
             relay(self.runtime)
-            self.broker.join(delivery.DELIVERIES_QUEUE, timeout=20_000)
-            self.worker.join()
-
-    def count(self, model, *where) -> int:
-        with self.database.sessions() as session:
-            return session.scalar(select(func.count()).select_from(model).where(*where))
+            self.drain(delivery.DELIVERIES_QUEUE)
 
     def close(self) -> None:
-        self.worker.stop(timeout=5_000)
-        self.broker.close()
-        runtime.uninstall()
+        super().close()
         self.receiver.__exit__()
 
 

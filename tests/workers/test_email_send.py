@@ -6,26 +6,20 @@ from collections.abc import Iterator
 from datetime import timedelta
 from email import message_from_bytes
 from email.header import decode_header, make_header
-from functools import partial
 from pathlib import Path
 
-import dramatiq
 import pytest
 from dramatiq.errors import Retry
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from admin.app import create_app
-from engine.auth.apikeys import create_api_key
 from engine.clock import utcnow
-from engine.operations.heartbeat import ProcessIdentity
 from engine.store.db import Database
 from engine.store.models import Message, OutboxMessage
 from tests.engine.email.smtp_server import SmtpServer
 from tests.publishing import publish_source
 from tests.workers.conftest import make_settings
+from tests.workers.stack import Stack
 from workers import email, runtime
-from workers.broker import build_broker
 from workers.relay import relay
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,7 +53,7 @@ YAMADA = {
 }
 
 
-class Running:
+class Running(Stack):
     """Embedded mode's setup (in-process broker, a real worker) mailing a real SMTP server."""
 
     def __init__(self, database: Database, tmp_path: Path, smtp: SmtpServer) -> None:
@@ -71,24 +65,10 @@ class Running:
                 "public_url": "https://mail.nurture.example.jp",
             }
         )
-        self.database = database
+        super().__init__(settings, database, "nurture-email-test")
+        self.offset = timedelta(seconds=1)
         self.smtp = smtp
-        self.broker = build_broker(settings, namespace="nurture-email-test")
-        self.runtime = runtime.Runtime(
-            settings=settings,
-            database=database,
-            process=ProcessIdentity("worker", "test-host", 1),
-            clock=lambda: utcnow() + timedelta(seconds=1),
-        )
-        runtime.install(self.runtime)
-        self.worker = dramatiq.Worker(self.broker, worker_threads=2, worker_timeout=100)
-        self.worker.start()
-        app = create_app(settings, database)
-        app.state.relay = partial(relay, self.runtime)
-        self.client = TestClient(app)
-        with database.unit_of_work() as session:
-            key = create_api_key(session, name="test", scopes=["marketer"], now=utcnow())
-        self.headers = {"Authorization": f"Bearer {key}"}
+        self.headers = self.key("marketer")
 
     def attend(self) -> None:
         response = self.client.post("/api/contacts", json=YAMADA, headers=self.headers)
@@ -102,9 +82,7 @@ class Running:
         self.settle()
 
     def settle(self) -> None:
-        for queue in ("journeys", email.EMAIL_QUEUE):
-            self.broker.join(queue, timeout=20_000)
-        self.worker.join()
+        self.drain("journeys", email.EMAIL_QUEUE)
 
     def send_row(self) -> OutboxMessage:
         with self.database.sessions() as session:
@@ -119,11 +97,6 @@ class Running:
             row = session.scalars(select(Message)).one()
             session.expunge(row)
             return row
-
-    def close(self) -> None:
-        self.worker.stop(timeout=5_000)
-        self.broker.close()
-        runtime.uninstall()
 
 
 @pytest.fixture

@@ -9,25 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
-from functools import partial
 from pathlib import Path
 
-import dramatiq
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from admin.app import create_app
-from engine.auth.apikeys import create_api_key
 from engine.clock import utcnow
-from engine.operations.heartbeat import ProcessIdentity
 from engine.store.db import Database
 from engine.store.models import Contact, Enrollment, Message, TrackingEvent
 from tests.engine.email.smtp_server import SmtpServer
 from tests.publishing import publish_source
 from tests.workers.conftest import REDIS_URL, make_settings
-from workers import actors, email, jobs, runtime
-from workers.broker import build_broker
+from tests.workers.stack import Stack
+from workers import actors, email, jobs
 from workers.relay import relay
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,8 +59,8 @@ YAMADA = {"email": "taro.yamada@example.jp", "last_name": "山田", "first_name"
 SATO = {"email": "hanako.sato@example.jp", "last_name": "佐藤", "first_name": "花子"}
 
 
-class Stack:
-    """API, relay, broker and a real dramatiq worker, with a clock the test moves on."""
+class Trial(Stack):
+    """The stack mailing a real SMTP server, with the shipped templates."""
 
     def __init__(
         self, database: Database, tmp_path: Path, smtp: SmtpServer, broker_url: str, ns: str
@@ -79,54 +73,32 @@ class Stack:
                 "public_url": "https://mail.nurture.example.jp",
             }
         )
-        self.database, self.smtp = database, smtp
-        self.offset = timedelta(0)
-        self.broker = build_broker(settings, namespace=ns)
-        self.runtime = runtime.Runtime(
-            settings=settings,
-            database=database,
-            process=ProcessIdentity("worker", "test-host", 1),
-            clock=lambda: utcnow() + self.offset,
-        )
-        runtime.install(self.runtime)
-        self.worker = dramatiq.Worker(self.broker, worker_threads=2, worker_timeout=100)
-        self.worker.start()
-        app = create_app(settings, database)
-        app.state.relay = partial(relay, self.runtime)
-        self.client = TestClient(app)
-        with database.unit_of_work() as session:
-            key = create_api_key(session, name="site", scopes=["marketer"], now=utcnow())
-        self.headers = {"Authorization": f"Bearer {key}"}
+        super().__init__(settings, database, ns)
+        self.smtp = smtp
+        self.headers = self.key("marketer")
 
     def settle(self) -> None:
         """Let the workers finish, relaying what they queue as the scheduler would."""
         for _ in range(5):
-            for queue in (actors.JOURNEYS_QUEUE, email.EMAIL_QUEUE):
-                self.broker.join(queue, timeout=20_000)
-            self.worker.join()
+            self.drain(actors.JOURNEYS_QUEUE, email.EMAIL_QUEUE)
             if relay(self.runtime) == 0:
                 return
 
-    def close(self) -> None:
-        self.worker.stop(timeout=5_000)
-        self.broker.close()
-        runtime.uninstall()
-
 
 @pytest.fixture(params=["embedded", "redis"])
-def stack(request, database: Database, tmp_path: Path, namespace: str) -> Iterator[Stack]:
+def stack(request, database: Database, tmp_path: Path, namespace: str) -> Iterator[Trial]:
     with database.unit_of_work() as session:
         publish_source(session, TRIAL, now=utcnow())
     broker_url = REDIS_URL if request.param == "redis" else ""
     with SmtpServer() as smtp:
-        running = Stack(database, tmp_path, smtp, broker_url, namespace)
+        running = Trial(database, tmp_path, smtp, broker_url, namespace)
         try:
             yield running
         finally:
             running.close()
 
 
-def subjects(stack: Stack) -> dict[str, list[str]]:
+def subjects(stack: Trial) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for received in stack.smtp.received:
         message = received.message
@@ -134,7 +106,7 @@ def subjects(stack: Stack) -> dict[str, list[str]]:
     return found
 
 
-def test_event_to_mail_wait_branch_on_open_score_and_exit(stack: Stack) -> None:
+def test_event_to_mail_wait_branch_on_open_score_and_exit(stack: Trial) -> None:
     for person in (YAMADA, SATO):
         created = stack.client.post("/api/contacts", json=person, headers=stack.headers)
         assert created.status_code in (200, 201), created.text

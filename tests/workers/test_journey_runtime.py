@@ -8,18 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
-from functools import partial
 from pathlib import Path
 
-import dramatiq
 import pytest
-from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from admin.app import create_app
-from engine.auth.apikeys import create_api_key
 from engine.clock import utcnow
-from engine.operations.heartbeat import ProcessIdentity
 from engine.store.db import Database
 from engine.store.models import (
     Contact,
@@ -30,8 +24,8 @@ from engine.store.models import (
 )
 from tests.publishing import publish_source
 from tests.workers.conftest import REDIS_URL, make_settings
-from workers import actors, jobs, runtime
-from workers.broker import build_broker
+from tests.workers.stack import Stack
+from workers import actors, jobs
 from workers.relay import relay
 
 SIGNUP = """\
@@ -57,32 +51,14 @@ steps:
 """
 
 
-class Running:
-    """The embedded or production setup, with a worker and an HTTP client."""
+class Running(Stack):
+    """The embedded or production setup, with an ingest key and a marketer's key."""
 
     def __init__(self, database: Database, tmp_path: Path, broker_url: str, namespace: str) -> None:
         settings = make_settings(tmp_path, database.url, broker_url=broker_url)
-        self.database = database
-        self.broker = build_broker(settings, namespace=namespace)
-        self.offset = timedelta(0)  # how far the test has moved time on
-        self.runtime = runtime.Runtime(
-            settings=settings,
-            database=database,
-            process=ProcessIdentity("worker", "test-host", 1),
-            clock=lambda: utcnow() + self.offset,
-        )
-        runtime.install(self.runtime)
-        self.worker = dramatiq.Worker(self.broker, worker_threads=2, worker_timeout=100)
-        self.worker.start()
-        app = create_app(settings, database)
-        app.state.relay = partial(relay, self.runtime)
-        self.client = TestClient(app)
-        with database.unit_of_work() as session:
-            key = create_api_key(session, name="test", scopes=["ingest"], now=utcnow())
-        self.headers = {"Authorization": f"Bearer {key}"}
-        with database.unit_of_work() as session:
-            marketer = create_api_key(session, name="marketer", scopes=["marketer"], now=utcnow())
-        self.marketer = {"Authorization": f"Bearer {marketer}"}
+        super().__init__(settings, database, namespace)
+        self.headers = self.key("ingest")
+        self.marketer = self.key("marketer")
 
     def post(self, event: dict) -> None:
         response = self.client.post("/api/events", json=event, headers=self.headers)
@@ -90,17 +66,7 @@ class Running:
         self.settle()
 
     def settle(self) -> None:
-        self.broker.join(actors.JOURNEYS_QUEUE, timeout=20_000)
-        self.worker.join()
-
-    def close(self) -> None:
-        self.worker.stop(timeout=5_000)
-        self.broker.close()
-        runtime.uninstall()
-
-    def count(self, model, *where) -> int:
-        with self.database.sessions() as session:
-            return session.scalar(select(func.count()).select_from(model).where(*where))
+        self.drain(actors.JOURNEYS_QUEUE)
 
 
 @pytest.fixture(params=["stub", "redis"])
