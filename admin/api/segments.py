@@ -91,7 +91,7 @@ def read_segment(
 ) -> SegmentDetail:
     """One segment, its YAML, and who matches it now (count and sample); 404 if unknown."""
     row = get_segment(session, segment_id)
-    (summary,) = [s for s in segment_summaries(session) if s.id == row.id]
+    (summary,) = segment_summaries(session, only=row.id)
     condition = CONDITIONS.all(session)[row.id]
     now = utcnow()
     return SegmentDetail(

@@ -20,10 +20,15 @@ from sqlalchemy.orm import Session
 from engine.contacts.service import dialect_insert
 from engine.journey import ContactView, EnrollmentState, EventRecord
 from engine.journey.entry import PriorEnrollment
+from engine.journey.triggers import SEGMENT_ENTERED, SEGMENT_EXITED
 from engine.runtime.journeys import CompiledJourneys, Published
 from engine.runtime.views import load_views
+from engine.segments.membership import refresh_contacts
 from engine.store.models import Enrollment, Event, Journey
 from engine.store.models.base import table_of
+
+#: Events that record a membership change rather than cause one.
+MEMBERSHIP_EVENTS = frozenset({SEGMENT_ENTERED, SEGMENT_EXITED})
 
 
 @dataclass(slots=True)
@@ -47,11 +52,18 @@ class _Stored:
 def route_events(
     session: Session, event_ids: Iterable[int], *, now: datetime, journeys: CompiledJourneys
 ) -> Routed:
-    """Enroll and wake for the given events, oldest first."""
+    """Enroll and wake for the given events, oldest first.
+
+    The contacts' segment memberships are re-checked first, so ``{segment: …}`` conditions
+    see the events; the membership events this stores are routed in their own turn (and,
+    changing nothing themselves, re-check nothing).
+    """
     routed = Routed()
     events = _load_events(session, event_ids)
     if not events:
         return routed
+    changed = {e.contact_id for e in events if e.record.name not in MEMBERSHIP_EVENTS}
+    refresh_contacts(session, changed, now=now)
     active = active_versions(session, journeys)
     woken = _live_listeners(session, events, journeys)
     candidates = [

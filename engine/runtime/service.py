@@ -6,15 +6,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.journey.triggers import SEGMENT_ENTERED, SEGMENT_EXITED
 from engine.runtime.advance import AdvanceResult, advance
 from engine.runtime.journeys import CompiledJourneys
 from engine.runtime.routing import live_enrollments, route_events
 from engine.segments.membership import refresh_contacts
-from engine.store.models import Event
 
 
 @dataclass(slots=True)
@@ -35,13 +32,7 @@ def process_events(
     journeys: CompiledJourneys,
     message_domain: str,
 ) -> EventsResult:
-    """Enroll contacts the events trigger and step them at once; offer each event to listeners.
-
-    The contacts' segment memberships are re-checked first, so ``{segment: …}`` conditions
-    see the events; the membership events this stores are routed in their own turn.
-    """
-    event_ids = list(event_ids)
-    refresh_contacts(session, _contacts_of(session, event_ids), now=now)
+    """Enroll contacts the events trigger and step them at once; offer each event to listeners."""
     routed = route_events(session, event_ids, now=now, journeys=journeys)
     result = EventsResult(enrolled=routed.enrolled, refused=len(routed.refused))
     steps = [
@@ -78,21 +69,4 @@ def process_contact_changes(
     ids = live_enrollments(session, contact_ids)
     return advance(
         session, ids, now=now, journeys=journeys, message_domain=message_domain, recheck=True
-    )
-
-
-def _contacts_of(session: Session, event_ids: list[int]) -> list[int]:
-    """The contacts of these events, leaving out membership events (they change nothing)."""
-    if not event_ids:
-        return []
-    return list(
-        session.scalars(
-            select(Event.contact_id)
-            .where(
-                Event.id.in_(event_ids),
-                Event.contact_id.is_not(None),
-                Event.type.not_in((SEGMENT_ENTERED, SEGMENT_EXITED)),
-            )
-            .distinct()
-        )
     )

@@ -219,15 +219,19 @@ class SegmentSummary:
     reconciled_at: datetime | None
 
 
-def segment_summaries(session: Session) -> list[SegmentSummary]:
-    """Every stored segment, by id, with how many contacts are in it now."""
-    counted = session.execute(
-        select(SegmentMembership.segment_id, func.count()).group_by(SegmentMembership.segment_id)
+def segment_summaries(session: Session, *, only: str | None = None) -> list[SegmentSummary]:
+    """Every stored segment (or ``only`` that one), by id, with how many contacts are in it."""
+    counting = select(SegmentMembership.segment_id, func.count()).group_by(
+        SegmentMembership.segment_id
     )
-    counts = {segment_id: int(n) for segment_id, n in counted}
+    segments = select(Segment).order_by(Segment.id)
+    if only is not None:
+        counting = counting.where(SegmentMembership.segment_id == only)
+        segments = segments.where(Segment.id == only)
+    counts = {segment_id: int(n) for segment_id, n in session.execute(counting)}
     return [
         SegmentSummary(
             s.id, s.name, s.description, counts.get(s.id, 0), s.updated_at, s.reconciled_at
         )
-        for s in session.scalars(select(Segment).order_by(Segment.id))
+        for s in session.scalars(segments)
     ]
