@@ -26,7 +26,7 @@ from engine.journey.triggers import DateTrigger, ScheduleTrigger
 from engine.runtime.enroll import EnrollResult, admit_and_insert
 from engine.runtime.journeys import CompiledJourneys, Published
 from engine.runtime.routing import active_versions
-from engine.runtime.views import contact_document
+from engine.runtime.views import contact_document, select_documents
 from engine.segments.errors import UnsupportedInSql
 from engine.segments.sql import condition_sql
 from engine.store.db import Database
@@ -131,8 +131,8 @@ def _date_batch(
         near = _CONDITION.validate_python({"attr": anchor.attribute, "between": [low, high]})
         clause = condition_sql(near, now=now, dialect=session.get_bind().dialect.name)
         contacts = list(
-            session.scalars(
-                select(Contact)
+            session.execute(
+                select_documents()
                 .where(clause, Contact.id > (checkpoint.cursor or 0))
                 .order_by(Contact.id)
                 .limit(batch)
