@@ -102,9 +102,10 @@ def send_messages(
     subscribed = _subscriptions(session, queued)
     entries, senders = _journey_data(session, queued, journeys)
     outgoing: list[tuple[_Queued, Outgoing]] = []
+    subjects: dict[int, str] = {}
     for message in queued:
         try:
-            item = _prepare(
+            item, subjects[message.id] = _prepare(
                 message,
                 now=now,
                 identity=identity,
@@ -121,7 +122,7 @@ def send_messages(
             continue
         outgoing.append((message, item))
     outcomes = mailer.deliver([item for _, item in outgoing])
-    _record(session, report, outgoing, outcomes, now=now)
+    _record(session, report, outgoing, outcomes, subjects, now=now)
     return report
 
 
@@ -288,7 +289,7 @@ def _prepare(
     subscribed: set[tuple[int, str]],
     entry: dict[str, Any] | None,
     journey_sender: tuple[Sender | None, str | None],
-) -> Outgoing:
+) -> tuple[Outgoing, str]:
     contact = message.contact
     if contact is None or message.contact_id is None:
         raise _NotSent("failed", "no recipient: the contact was erased")
@@ -337,7 +338,7 @@ def _prepare(
         topic=topic,
         campaign=f"{message.journey_id or 'direct'}.{message.step_id or message.template}",
     )
-    return Outgoing(envelope.sender, envelope.recipient, envelope.as_bytes())
+    return Outgoing(envelope.sender, envelope.recipient, envelope.as_bytes()), rendered.subject
 
 
 def _record(
@@ -345,9 +346,11 @@ def _record(
     report: SendReport,
     outgoing: list[tuple[_Queued, Outgoing]],
     outcomes: list[Outcome],
+    subjects: dict[int, str],
     *,
     now: datetime,
 ) -> None:
+    """Write each message's outcome, with the subject as it went out (the timeline shows it)."""
     table = table_of(Message)
     changes: list[dict[str, Any]] = []
     bounces: list[dict[str, Any]] = []
@@ -357,6 +360,7 @@ def _record(
         change: dict[str, Any] = {
             "row_id": message.id,
             "status": outcome.verdict,
+            "subject": subjects[message.id],
             "attempts": attempts,
             "smtp_code": outcome.smtp_code,
             "error": None if outcome.verdict == "sent" else outcome.reply,
@@ -412,6 +416,7 @@ def _record(
             .where(table.c.id == bindparam("row_id"))
             .values(
                 status=bindparam("status"),
+                subject=bindparam("subject"),
                 attempts=bindparam("attempts"),
                 smtp_code=bindparam("smtp_code"),
                 error=bindparam("error"),

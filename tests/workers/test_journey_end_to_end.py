@@ -148,6 +148,7 @@ def test_event_to_mail_wait_branch_on_open_score_and_exit(stack: Trial) -> None:
             )
         }
         statuses = sorted(session.scalars(select(Message.status)))
+        stored_subjects = sorted(session.scalars(select(Message.subject)))
     assert welcomed == {
         YAMADA["email"]: ["山田 様、トライアルへようこそ"],
         SATO["email"]: ["佐藤 様、トライアルへようこそ"],
@@ -164,3 +165,5 @@ def test_event_to_mail_wait_branch_on_open_score_and_exit(stack: Trial) -> None:
         SATO["email"]: ("exited", "育成完了", 0),
     }
     assert statuses == ["sent", "sent", "sent"]
+    # What the timeline shows is the subject as it went out, not its template.
+    assert stored_subjects == sorted(s for sent in subjects(stack).values() for s in sent)
