@@ -36,6 +36,7 @@ from engine.journey.actions import (
 )
 from engine.journey.conditions import Condition, Ref
 from engine.journey.contact_view import ContactView, EventRecord
+from engine.journey.needs import ViewNeeds, view_needs
 from engine.journey.predicates import MISSING, Predicate, compile_condition, lookup
 from engine.journey.spec import Goal, JourneySpec, SendEmailDefaults
 from engine.journey.state import EnrollmentState, WaitingOn
@@ -52,7 +53,7 @@ STEP_LIMIT = "step_limit"
 class CompiledJourney:
     """A journey with every condition compiled once; build one per published version, reuse it."""
 
-    __slots__ = ("_predicates", "exit_when", "goals", "spec")
+    __slots__ = ("_predicates", "exit_when", "goals", "needs", "spec")
 
     def __init__(self, spec: JourneySpec) -> None:
         """Compile the conditions of ``spec``'s steps, ``exit_when`` and ``goals``."""
@@ -67,6 +68,7 @@ class CompiledJourney:
         self.goals: tuple[tuple[Goal, Predicate], ...] = tuple(
             (g, compile_condition(g.when)) for g in spec.goals
         )
+        self.needs: ViewNeeds = view_needs(spec)
 
     def goal(self, goal_id: str) -> Goal | None:
         """Return the declared goal called ``goal_id``."""

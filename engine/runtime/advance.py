@@ -19,7 +19,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from engine.errors import NurtureError
-from engine.journey import ContactView, EnrollmentState, EventRecord, plan
+from engine.journey import ContactView, EnrollmentState, EventRecord, Plan, plan
+from engine.journey.needs import EVERYTHING, NOTHING, ViewNeeds
 from engine.journey.send_rules import RecentSend, apply_send_rules
 from engine.runtime.effects import Effects
 from engine.runtime.journeys import CompiledJourneys
@@ -83,33 +84,41 @@ def advance(
     result.not_due = len(rows) - len(due)
     given = views or {}
     contacts = {r.contact_id for r in due}
+    needs = _batch_needs(session, journeys, due)
     views = {c: given[c] for c in contacts if c in given}
-    views |= load_views(session, contacts - views.keys(), now=now)
-    emails = load_email_activity(session, [r.id for r in due])
-    recent = load_recent_sends(session, {r.contact_id for r in due}, now=now)
+    views |= load_views(session, contacts - views.keys(), now=now, needs=needs)
+    emails = load_email_activity(session, [r.id for r in due]) if needs.emails else {}
     effects = Effects(session, now, message_domain)
     moved: list[dict[str, Any]] = []
     retried: list[dict[str, Any]] = []
+    planned: list[tuple[Claimed, EnrollmentState, ContactView, Plan]] = []
     for row in due:
         try:
             compiled = journeys.get(session, row.journey_id, row.version)
             state = EnrollmentState.from_json(row.state)
             view = with_emails(views[row.contact_id], emails.get(row.id, ()))
-            decided = plan(compiled, state, view, now, event=event)
-            decided, vetoed = apply_send_rules(
-                decided, view, recent[row.contact_id], row.journey_id
-            )
+            planned.append((row, state, view, plan(compiled, state, view, now, event=event)))
         except (NurtureError, ValueError, KeyError) as error:
             log.exception("enrollment %s failed at step %s: %s", row.id, row.step, error)
             retried.append({"id": row.id, "wake_at": now + RETRY_AFTER})
             result.failed += 1
-            continue
+    # Frequency caps count recent sends: loaded only for the contacts these plans mail.
+    recent = load_recent_sends(
+        session, {row.contact_id for row, _, _, decided in planned if decided.sends}, now=now
+    )
+    for row, state, view, decided in planned:
+        if decided.sends:
+            decided, vetoed = apply_send_rules(
+                decided, view, recent[row.contact_id], row.journey_id
+            )
+            recent[row.contact_id].extend(
+                RecentSend(now, row.journey_id, send.topic)
+                for send in decided.sends
+                if send.idempotency_key not in vetoed
+            )
+        else:
+            vetoed = {}
         effects.visited(row.id, dict(state.attempts), dict(decided.state.attempts))
-        recent[row.contact_id].extend(
-            RecentSend(now, row.journey_id, send.topic)
-            for send in decided.sends
-            if send.idempotency_key not in vetoed
-        )
         effects.record(row, view, decided.actions, row.journey_id, vetoed)
         new = decided.state
         document = new.to_json()
@@ -135,6 +144,17 @@ def advance(
     _store(session, moved, retried, now=now)
     result.outbox = effects.flush()
     return result
+
+
+def _batch_needs(session: Session, journeys: CompiledJourneys, due: list[Claimed]) -> ViewNeeds:
+    """What planning this batch reads of its contacts: the union over its journey versions."""
+    needs = NOTHING
+    for journey_id, version in {(r.journey_id, r.version) for r in due}:
+        try:
+            needs |= journeys.get(session, journey_id, version).needs
+        except NurtureError:
+            return EVERYTHING  # the row fails when planned; load as if it would not
+    return needs
 
 
 @dataclass(frozen=True, slots=True)

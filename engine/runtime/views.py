@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from engine.journey import ContactView, EmailRecord, EventRecord
 from engine.journey.conditions import EmailActivity
+from engine.journey.needs import EVERYTHING, ViewNeeds
 from engine.journey.send_rules import RecentSend
 from engine.segments import CONTACT_FIELDS
 from engine.store.models import (
@@ -21,6 +22,7 @@ from engine.store.models import (
     ContactTag,
     Event,
     Message,
+    SegmentMembership,
     Subscription,
     TrackingEvent,
 )
@@ -47,54 +49,88 @@ def select_documents() -> Select[Any]:
 
 
 def load_views(
-    session: Session, contact_ids: Iterable[int], *, now: datetime
+    session: Session,
+    contact_ids: Iterable[int],
+    *,
+    now: datetime,
+    needs: ViewNeeds = EVERYTHING,
 ) -> dict[int, ContactView]:
-    """Return a view per contact: attributes, tags, subscriptions, score, recent events, unsubscribes.
+    """Return a view per contact: its row, and the parts of its data that ``needs`` asks for.
 
-    Sends, opens and clicks are per enrollment (``load_email_activity`` + ``with_emails``).
+    Tags, segment memberships, subscriptions and recent events are one query each, made
+    only when needed; withdrawn consent comes with ``needs.emails``. Sends, opens and
+    clicks are per enrollment (``load_email_activity`` + ``with_emails``).
     """
     ids = sorted(set(contact_ids))
     if not ids:
         return {}
     contacts = {c.id: c for c in session.execute(select_documents().where(Contact.id.in_(ids)))}
-    tags: dict[int, set[str]] = defaultdict(set)
-    for contact_id, tag in session.execute(
-        select(ContactTag.contact_id, ContactTag.tag).where(ContactTag.contact_id.in_(ids))
-    ):
-        tags[contact_id].add(tag)
-    subscribed: dict[int, set[str]] = defaultdict(set)
-    for contact_id, topic in session.execute(
-        select(Subscription.contact_id, Subscription.topic).where(
-            Subscription.contact_id.in_(ids), Subscription.subscribed.is_(True)
+    tags = (
+        _grouped(
+            session,
+            select(ContactTag.contact_id, ContactTag.tag).where(ContactTag.contact_id.in_(ids)),
         )
-    ):
-        subscribed[contact_id].add(topic)
+        if needs.tags
+        else {}
+    )
+    segments = (
+        _grouped(
+            session,
+            select(SegmentMembership.contact_id, SegmentMembership.segment_id).where(
+                SegmentMembership.contact_id.in_(ids)
+            ),
+        )
+        if needs.segments
+        else {}
+    )
+    subscribed = (
+        _grouped(
+            session,
+            select(Subscription.contact_id, Subscription.topic).where(
+                Subscription.contact_id.in_(ids), Subscription.subscribed.is_(True)
+            ),
+        )
+        if needs.subscriptions
+        else {}
+    )
     events: dict[int, list[EventRecord]] = defaultdict(list)
-    for contact_id, name, occurred_at, properties in session.execute(
-        select(Event.contact_id, Event.type, Event.occurred_at, Event.properties)
-        .where(Event.contact_id.in_(ids), Event.occurred_at >= now - EVENT_HORIZON)
-        .order_by(Event.contact_id, Event.occurred_at, Event.id)
-    ):
-        events[contact_id].append(EventRecord(name, occurred_at, properties))
+    if needs.events:
+        for contact_id, name, occurred_at, properties in session.execute(
+            select(Event.contact_id, Event.type, Event.occurred_at, Event.properties)
+            .where(Event.contact_id.in_(ids), Event.occurred_at >= now - EVENT_HORIZON)
+            .order_by(Event.contact_id, Event.occurred_at, Event.id)
+        ):
+            events[contact_id].append(EventRecord(name, occurred_at, properties))
     # Withdrawn consent is what ``{email: unsubscribed}`` means, whichever mail it came from.
     unsubscribes: dict[int, list[EmailRecord]] = defaultdict(list)
-    for contact_id, occurred_at in session.execute(
-        select(ConsentRecord.contact_id, ConsentRecord.occurred_at).where(
-            ConsentRecord.contact_id.in_(ids), ConsentRecord.granted.is_(False)
-        )
-    ):
-        unsubscribes[contact_id].append(EmailRecord("unsubscribed", occurred_at))
+    if needs.emails:
+        for contact_id, occurred_at in session.execute(
+            select(ConsentRecord.contact_id, ConsentRecord.occurred_at).where(
+                ConsentRecord.contact_id.in_(ids), ConsentRecord.granted.is_(False)
+            )
+        ):
+            unsubscribes[contact_id].append(EmailRecord("unsubscribed", occurred_at))
+    empty: frozenset[str] = frozenset()
     return {
         contact_id: ContactView(
             attributes=contact_document(contact),
-            tags=frozenset(tags[contact_id]),
-            subscriptions=frozenset(subscribed[contact_id]),
+            tags=tags.get(contact_id, empty),
+            segments=segments.get(contact_id, empty),
+            subscriptions=subscribed.get(contact_id, empty),
             scores={"default": float(contact.score)},
-            events=tuple(events[contact_id]),
-            emails=tuple(unsubscribes[contact_id]),
+            events=tuple(events[contact_id]) if contact_id in events else (),
+            emails=tuple(unsubscribes[contact_id]) if contact_id in unsubscribes else (),
         )
         for contact_id, contact in contacts.items()
     }
+
+
+def _grouped(session: Session, query: Select[int, str]) -> dict[int, frozenset[str]]:
+    """Run a ``(contact_id, name)`` query and group the names by contact."""
+    found: dict[int, set[str]] = defaultdict(set)
+    for contact_id, name in session.execute(query):
+        found[contact_id].add(name)
+    return {contact_id: frozenset(names) for contact_id, names in found.items()}
 
 
 def load_email_activity(

@@ -1,0 +1,97 @@
+"""The runtime loads what a journey's conditions read, and every condition sees its data."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from engine.journey import validate_journey
+from engine.journey.needs import EVERYTHING, NOTHING, ViewNeeds, view_needs
+from engine.store.models import Contact, ContactTag, Enrollment, SegmentMembership
+from tests.engine.runtime.test_advance import enroll, step
+from tests.publishing import publish_source
+
+NOW = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
+
+BRANCHING = """\
+dsl: journey/v1
+id: vip-care
+name: VIP ケア
+version: 1
+triggers: [{event: signed_up}]
+start: route
+steps:
+  route:
+    type: branch
+    cases:
+      - {when: {segment: vip-customers}, next: vip}
+      - {when: {tag: 優待}, next: perk}
+    default: plain
+  vip: {type: tag, add: [vip-route], next: done}
+  perk: {type: tag, add: [perk-route], next: done}
+  plain: {type: tag, add: [plain-route], next: done}
+  done: {type: exit, reason: done}
+"""
+
+
+def spec_of(source: str):
+    report = validate_journey(source, "inline.yaml")
+    assert report.spec is not None, report.format()
+    return report.spec
+
+
+def test_needs_follow_the_conditions_a_journey_reads():
+    assert view_needs(spec_of(BRANCHING)) == ViewNeeds(tags=True, segments=True)
+    attribute_only = BRANCHING.replace("{segment: vip-customers}", "{attr: plan, eq: pro}")
+    attribute_only = attribute_only.replace("{tag: 優待}", "{attr: plan, eq: team}")
+    assert view_needs(spec_of(attribute_only)) == NOTHING
+    waits = BRANCHING.replace(
+        "start: route",
+        "start: wait\nexit_when: [{email: unsubscribed}]",
+    ).replace(
+        "steps:\n",
+        "steps:\n  wait: {type: wait_for, event: paid, timeout: 3d, on_event: route, "
+        "on_timeout: route}\n",
+    )
+    needs = view_needs(spec_of(waits))
+    assert needs.events and needs.emails and needs.segments and not needs.subscriptions
+    assert NOTHING | EVERYTHING == EVERYTHING
+
+
+@pytest.mark.parametrize(
+    ("segment", "tag", "route"),
+    [(True, False, "vip-route"), (False, True, "perk-route"), (False, False, "plain-route")],
+)
+def test_a_branch_on_a_segment_or_tag_sees_the_contact_membership(database, segment, tag, route):
+    with database.unit_of_work() as session:
+        publish_source(session, BRANCHING, now=NOW)
+        contact = Contact(
+            email="hanako@example.jp",
+            first_name="花子",
+            last_name="佐藤",
+            attributes={},
+            lifecycle_stage="lead",
+            score=0,
+            created_at=NOW,
+            updated_at=NOW,
+        )
+        session.add(contact)
+        session.flush()
+        if segment:
+            session.add(
+                SegmentMembership(segment_id="vip-customers", contact_id=contact.id, entered_at=NOW)
+            )
+        if tag:
+            session.add(ContactTag(contact_id=contact.id, tag="優待", added_at=NOW))
+        row = enroll(session, "vip-care", contact, {"name": "signed_up"})
+        contact_id, enrollment_id = contact.id, row.id
+    step(database, [enrollment_id], NOW + timedelta(seconds=1))
+    with database.sessions() as session:
+        tags = set(
+            session.scalars(select(ContactTag.tag).where(ContactTag.contact_id == contact_id))
+        )
+        assert route in tags
+        assert tags & {"vip-route", "perk-route", "plain-route"} == {route}
+        assert session.get(Enrollment, enrollment_id).status == "exited"
