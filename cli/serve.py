@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import dramatiq
+import redis
 import typer
 import uvicorn
 from fastapi import FastAPI
@@ -287,7 +288,12 @@ def _run_worker(settings: Settings, threads: int, queues: list[str]) -> None:
         while not stopping.wait(1.0):
             pass
     finally:
-        dramatiq_worker.stop(timeout=WORKER_SHUTDOWN_MS)
+        try:
+            dramatiq_worker.stop(timeout=WORKER_SHUTDOWN_MS)
+        except redis.exceptions.ConnectionError as error:
+            # Messages fetched but not run stay unacknowledged: Redis hands them out again
+            # and the sweep finds their enrollments due, so stopping need not wait for it.
+            err.print(f"[yellow]warning:[/] broker unreachable while stopping ({error})")
         heartbeat.stop()
         broker.close()
         uninstall()
