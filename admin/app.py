@@ -14,7 +14,9 @@ from admin.api import webhooks as webhooks_api
 from engine.runtime.journeys import CompiledJourneys
 from engine.settings import Settings
 from engine.store.db import Database
+from engine.tracking.buffer import buffer_for
 from tracking import unsubscribe
+from tracking.app import LinkTargets, create_tracking_app
 
 
 def create_app(settings: Settings, database: Database) -> FastAPI:
@@ -35,6 +37,18 @@ def create_app(settings: Settings, database: Database) -> FastAPI:
     app.include_router(webhooks_api.router)
     app.include_router(notifications_api.router)
     app.include_router(unsubscribe.router)  # public: one-click unsubscribe (RFC 8058)
+    # Public: the open pixel and click redirects, plain Starlette in front of every open.
+    app.state.tracking_buffer = buffer_for(settings.resolved_redis_url, embedded=settings.embedded)
+    app.mount(
+        "/t",
+        create_tracking_app(
+            keys=settings.signing_keys(),
+            buffer=app.state.tracking_buffer,
+            links=LinkTargets(database),
+            ip_mode=settings.tracking_ip,
+            enabled=settings.tracking_enabled,
+        ),
+    )
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

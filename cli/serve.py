@@ -50,6 +50,7 @@ from engine.operations.heartbeat import HeartbeatLoop, ProcessIdentity
 from engine.operations.logs import configure_logging, dict_config
 from engine.settings import Settings
 from engine.store.db import Database
+from engine.tracking.buffer import buffer_for
 from workers import actors  # noqa: F401 - declares the actors build_broker binds
 from workers import email as email_actors  # noqa: F401 - declares email.send
 from workers.broker import build_broker, describe_broker
@@ -58,6 +59,7 @@ from workers.leadership import leadership_for
 from workers.relay import relay
 from workers.runtime import Runtime, install, uninstall
 from workers.scheduler import LeaderScheduler
+from workers.tracking import TrackingConsumer
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +107,11 @@ def run_up(host: str, port: int) -> None:
         app = create_app(settings, database)
         app.state.relay = partial(relay, runtime)
         app.state.runtime_probes = runtime_probes(settings, broker)
+        ingest = TrackingConsumer(
+            database, app.state.tracking_buffer, after_commit=partial(relay, runtime)
+        )
+        ingest.start()
+        stack.callback(ingest.stop)  # before the database closes: drains the buffer
         mount_embedded(app, settings)
         if capture is not None:
             app.state.capture_address = capture.address
@@ -266,7 +273,14 @@ def _run_worker(settings: Settings, threads: int, queues: list[str]) -> None:
     database = open_database(settings)
     broker = build_broker(settings)
     identity = ProcessIdentity.current("worker")
-    install(Runtime(settings=settings, database=database, process=identity))
+    runtime = Runtime(settings=settings, database=database, process=identity)
+    install(runtime)
+    # Every worker also drains tracking hits; the consumer group shares them out.
+    ingest = TrackingConsumer(
+        database,
+        buffer_for(settings.resolved_redis_url, embedded=settings.embedded),
+        after_commit=partial(relay, runtime),
+    )
     declared = broker.get_declared_queues()
     unknown = sorted(set(queues) - declared)
     if unknown:
@@ -284,6 +298,7 @@ def _run_worker(settings: Settings, threads: int, queues: list[str]) -> None:
     dramatiq_worker.start()
     try:
         heartbeat.start()
+        ingest.start()
         err.print(f"worker {identity.id}: {threads} threads on {', '.join(consumed)}")
         while not stopping.wait(1.0):
             pass
@@ -295,6 +310,7 @@ def _run_worker(settings: Settings, threads: int, queues: list[str]) -> None:
             # and the sweep finds their enrollments due, so stopping need not wait for it.
             err.print(f"[yellow]warning:[/] broker unreachable while stopping ({error})")
         heartbeat.stop()
+        ingest.stop(drain=False)  # what is left stays in the stream for the other workers
         broker.close()
         uninstall()
         database.dispose()

@@ -89,6 +89,13 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = Field(
         "text", description="Log lines as text (for a terminal) or one JSON object per line."
     )
+    tracking_enabled: bool = Field(
+        True, description="Track opens and clicks (rewrite links, add the pixel); off = neither."
+    )
+    tracking_ip: Literal["full", "truncate", "drop"] = Field(
+        "truncate",
+        description="What is kept of a tracked request's IP: all of it, the network (/24, /48), or none.",
+    )
 
     @field_validator("public_url")
     @classmethod

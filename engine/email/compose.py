@@ -36,6 +36,7 @@ class MailIdentity:
     bounce_domain: str
     list_domain: str
     public_url: str
+    tracking: bool = True
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MailIdentity:
@@ -59,6 +60,7 @@ class MailIdentity:
             bounce_domain=settings.bounce_domain or host,
             list_domain=settings.list_id or host,
             public_url=settings.public_url,
+            tracking=settings.tracking_enabled,
         )
 
     def bounce_address(self, uid: str) -> str:

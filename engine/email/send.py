@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from engine.contacts.service import contacts_changed, dialect_insert
 from engine.email.compose import MailIdentity, compose
+from engine.email.links import Campaign, track
 from engine.email.smtp import Mailer, Outcome, Outgoing
 from engine.email.templates import (
     Sender,
@@ -34,7 +35,7 @@ from engine.email.unsubscribe import sign_token, unsubscribe_url
 from engine.errors import NotFound
 from engine.journey.steps import SendEmailStep
 from engine.runtime.journeys import CompiledJourneys
-from engine.store.models import Contact, Enrollment, Message, Subscription, Suppression
+from engine.store.models import Contact, Enrollment, Link, Message, Subscription, Suppression
 from engine.store.models.base import table_of
 
 log = logging.getLogger(__name__)
@@ -103,9 +104,10 @@ def send_messages(
     entries, senders = _journey_data(session, queued, journeys)
     outgoing: list[tuple[_Queued, Outgoing]] = []
     subjects: dict[int, str] = {}
+    links: dict[int, dict[int, str]] = {}
     for message in queued:
         try:
-            item, subjects[message.id] = _prepare(
+            item, subjects[message.id], links[message.id] = _prepare(
                 message,
                 now=now,
                 identity=identity,
@@ -121,6 +123,8 @@ def send_messages(
             target[message.id] = skipped.reason
             continue
         outgoing.append((message, item))
+    # The links are stored before the mail leaves: a click can come within a second.
+    _store_links(session, {m.id: links[m.id] for m, _ in outgoing})
     outcomes = mailer.deliver([item for _, item in outgoing])
     _record(session, report, outgoing, outcomes, subjects, now=now)
     return report
@@ -289,7 +293,7 @@ def _prepare(
     subscribed: set[tuple[int, str]],
     entry: dict[str, Any] | None,
     journey_sender: tuple[Sender | None, str | None],
-) -> tuple[Outgoing, str]:
+) -> tuple[Outgoing, str, dict[int, str]]:
     contact = message.contact
     if contact is None or message.contact_id is None:
         raise _NotSent("failed", "no recipient: the contact was erased")
@@ -324,6 +328,19 @@ def _prepare(
         rendered = templates.render(template, context, subject=subject)
     except TemplateError as error:
         raise _NotSent("failed", error.message) from None
+    links: dict[int, str] = {}
+    if identity.tracking:
+        tracked = track(
+            rendered.html,
+            rendered.text,
+            uid=message.uid,
+            public_url=identity.public_url,
+            keys=signing_keys,
+            campaign=Campaign(message.journey_id or "direct", message.step_id or message.template),
+            untracked=[link],
+        )
+        rendered = replace(rendered, html=tracked.html, text=tracked.text)
+        links = tracked.links
     envelope = compose(
         rendered,
         message_id=message.message_id,
@@ -338,7 +355,22 @@ def _prepare(
         topic=topic,
         campaign=f"{message.journey_id or 'direct'}.{message.step_id or message.template}",
     )
-    return Outgoing(envelope.sender, envelope.recipient, envelope.as_bytes()), rendered.subject
+    return (
+        Outgoing(envelope.sender, envelope.recipient, envelope.as_bytes()),
+        rendered.subject,
+        links,
+    )
+
+
+def _store_links(session: Session, links: dict[int, dict[int, str]]) -> None:
+    """Keep each tracked link's target; a retry renders the same links and adds nothing."""
+    rows = [
+        {"message_id": message_id, "position": position, "url": url}
+        for message_id, targets in links.items()
+        for position, url in targets.items()
+    ]
+    if rows:
+        session.execute(dialect_insert(session, Link).on_conflict_do_nothing(), rows)
 
 
 def _record(

@@ -1,0 +1,62 @@
+"""The production buffer: hits survive a consumer that dies before acknowledging them."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from engine.tracking.buffer import RedisBuffer
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+def stream() -> Iterator[str]:
+    name = f"nurture:test:hits:{uuid.uuid4().hex}"
+    yield name
+    redis.Redis.from_url(REDIS_URL).delete(name)
+
+
+def hit(n: int) -> dict[str, object]:
+    return {"id": f"h{n}", "kind": "open", "uid": f"u{n}", "at": "2026-12-03T00:00:00+00:00"}
+
+
+@pytest.mark.redis
+def test_hits_taken_by_a_consumer_that_dies_are_claimed_by_another(stream: str):
+    pushing = RedisBuffer(REDIS_URL, stream=stream)
+
+    async def push() -> None:
+        for n in range(5):
+            await pushing.push(hit(n))
+        await pushing.aclose()
+
+    asyncio.run(push())
+    dying = RedisBuffer(REDIS_URL, consumer="dying", stream=stream, reclaim_idle_ms=0)
+    taken = dying.take(3, 0.1)
+    assert [t.hit["id"] for t in taken] == ["h0", "h1", "h2"]
+    # ... and the process is killed here: no acknowledgement.
+    survivor = RedisBuffer(REDIS_URL, consumer="survivor", stream=stream, reclaim_idle_ms=0)
+    seen: list[str] = []
+    for _ in range(6):
+        batch = survivor.take(10, 0.1)
+        seen += [t.hit["id"] for t in batch]
+        survivor.done(batch)
+    assert sorted(seen) == ["h0", "h1", "h2", "h3", "h4"]
+    assert survivor.depth() == 0
+
+
+@pytest.mark.redis
+def test_a_restarted_consumer_first_reads_its_own_pending_hits(stream: str):
+    pushing = RedisBuffer(REDIS_URL, stream=stream)
+    asyncio.run(pushing.push(hit(1)))
+    first = RedisBuffer(REDIS_URL, consumer="worker-a", stream=stream)
+    assert [t.hit["id"] for t in first.take(10, 0.1)] == ["h1"]
+    again = RedisBuffer(REDIS_URL, consumer="worker-a", stream=stream)  # same name, restarted
+    taken = again.take(10, 0.1)
+    assert [t.hit["id"] for t in taken] == ["h1"]
+    again.done(taken)
+    assert again.take(10, 0.1) == [] and again.depth() == 0
