@@ -10,6 +10,7 @@ from fastapi.openapi.utils import get_openapi
 
 from admin.api import contacts, errors, events, health, journeys, segments
 from admin.api import notifications as notifications_api
+from admin.api import sites as sites_api
 from admin.api import webhooks as webhooks_api
 from engine.runtime.journeys import CompiledJourneys
 from engine.settings import Settings
@@ -17,6 +18,7 @@ from engine.store.db import Database
 from engine.tracking.buffer import buffer_for
 from tracking import unsubscribe
 from tracking.app import LinkTargets, create_tracking_app
+from tracking.collect import SiteDirectory
 
 
 def create_app(settings: Settings, database: Database) -> FastAPI:
@@ -36,6 +38,7 @@ def create_app(settings: Settings, database: Database) -> FastAPI:
         app.include_router(router)
     app.include_router(webhooks_api.router)
     app.include_router(notifications_api.router)
+    app.include_router(sites_api.router)
     app.include_router(unsubscribe.router)  # public: one-click unsubscribe (RFC 8058)
     # Public: the open pixel and click redirects, plain Starlette in front of every open.
     app.state.tracking_buffer = buffer_for(settings.resolved_redis_url, embedded=settings.embedded)
@@ -45,6 +48,7 @@ def create_app(settings: Settings, database: Database) -> FastAPI:
             keys=settings.signing_keys(),
             buffer=app.state.tracking_buffer,
             links=LinkTargets(database),
+            sites=SiteDirectory(database),
             ip_mode=settings.tracking_ip,
             enabled=settings.tracking_enabled,
         ),

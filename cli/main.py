@@ -8,6 +8,7 @@ import typer
 
 from cli import access, contacts, journeys, processes, segments, status
 from cli import bench as bench_cli
+from cli import sites as sites_cli
 from cli import templates as templates_cli
 from cli import webhooks as webhooks_cli
 from cli.runtime import fail, load_settings, out, reported
@@ -35,6 +36,7 @@ app.command("bench")(bench_cli.bench)
 app.command("status")(status.status)
 app.add_typer(segments.app, name="segments")
 app.add_typer(webhooks_cli.app, name="webhooks")
+app.add_typer(sites_cli.app, name="sites")
 app.add_typer(templates_cli.app, name="templates")
 # -- end of feature sub-commands --
 

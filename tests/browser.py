@@ -25,9 +25,13 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(__file__).resolve().parent.parent / "var" / "test-artifacts"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser() -> Iterator[Browser]:
-    """One headless Chromium for the whole run."""
+    """A headless Chromium for one test.
+
+    Playwright's sync API runs an event loop on the test's thread while it is started, so
+    it is stopped after each test: a later test's ``asyncio.run`` (the mailer) would fail.
+    """
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:

@@ -28,6 +28,7 @@ from engine.store.db import Database
 from engine.store.models import Link, Message
 from engine.tracking.buffer import HitBuffer
 from engine.tracking.tokens import read_click_token, read_open_token
+from tracking.collect import SiteDirectory, collect_endpoint, snippet
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ def create_tracking_app(
     keys: Sequence[bytes],
     buffer: HitBuffer,
     links: LinkTargets,
+    sites: SiteDirectory | None = None,
     ip_mode: IpMode = "truncate",
     enabled: bool = True,
 ) -> Router:
@@ -114,14 +116,21 @@ def create_tracking_app(
             await _push(buffer, request, ip_mode, hit)
         return RedirectResponse(target, status_code=302, headers=_REDIRECT_HEADERS)
 
+    routes = [
+        Route("/o/{token}.gif", pixel, methods=["GET", "HEAD"]),
+        Route("/c/{token}", click, methods=["GET", "HEAD"]),
+        Route("/nurture.js", snippet, methods=["GET", "HEAD"]),
+    ]
+    if sites is not None:
+        collect = collect_endpoint(
+            buffer=buffer,
+            sites=sites,
+            ip_of=lambda r: kept_ip(r.client.host if r.client else None, ip_mode),
+            enabled=enabled,
+        )
+        routes.append(Route("/collect", collect, methods=["POST", "OPTIONS"]))
     # No slash redirects: a tracking URL answers itself or 404s, it never points elsewhere.
-    return Router(
-        routes=[
-            Route("/o/{token}.gif", pixel, methods=["GET", "HEAD"]),
-            Route("/c/{token}", click, methods=["GET", "HEAD"]),
-        ],
-        redirect_slashes=False,
-    )
+    return Router(routes=routes, redirect_slashes=False)
 
 
 async def _push(buffer: HitBuffer, request: Request, ip_mode: IpMode, hit: dict[str, Any]) -> None:

@@ -14,9 +14,11 @@ import threading
 import time
 from collections.abc import Callable
 
+from engine.clock import utcnow
 from engine.store.db import Database
 from engine.tracking.buffer import HitBuffer, RedisBuffer, Taken
 from engine.tracking.ingest import MAIL_KINDS, IngestReport, store_mail_hits
+from engine.tracking.web import WEB_KINDS, WebReport, store_web_hits
 
 log = logging.getLogger(__name__)
 
@@ -66,23 +68,26 @@ class TrackingConsumer:
         taken = self.buffer.take(self.batch, wait)
         if not taken:
             return 0
-        report = self.write(taken)
+        report, web = self.write(taken)
         self.buffer.done(taken)
-        self.written += report.stored
-        if report.contacts and self.after_commit is not None:
+        self.written += report.stored + web.events
+        if (report.contacts or web.events or web.merged) and self.after_commit is not None:
             self.after_commit()
         return len(taken)
 
-    def write(self, taken: list[Taken]) -> IngestReport:
+    def write(self, taken: list[Taken]) -> tuple[IngestReport, WebReport]:
         """Store one batch of hits in one unit of work."""
         hits = [t.hit for t in taken]
         mail = [h for h in hits if h.get("kind") in MAIL_KINDS]
-        others = [h for h in hits if h.get("kind") not in MAIL_KINDS]
+        site = [h for h in hits if h.get("kind") in WEB_KINDS]
+        if len(mail) + len(site) < len(hits):
+            log.warning(
+                "dropped %d tracking hits of unknown kinds", len(hits) - len(mail) - len(site)
+            )
         with self.database.unit_of_work() as session:
             report = store_mail_hits(session, mail)
-            if others:
-                log.warning("dropped %d tracking hits of unknown kinds", len(others))
-        return report
+            web = store_web_hits(session, site, now=utcnow())
+        return report, web
 
     def _run(self) -> None:
         reclaimed = time.monotonic()

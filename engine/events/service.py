@@ -84,6 +84,26 @@ def ingest_events(
     )
 
 
+def store_events(
+    session: Session, rows: list[dict[str, Any]], *, now: datetime, route: Sequence[int] = ()
+) -> int:
+    """Store event rows already shaped for the table (tracking's own events); return how many.
+
+    Rows keep their ``idempotency_key``, so a hit stored twice lands once. The new events
+    of known contacts, and the already stored events in ``route`` (history that has just
+    become a contact's), are routed to journeys once the transaction commits.
+    """
+    ids = _insert_events(session, rows)
+    known = [i for i, row in zip(ids, rows, strict=True) if i is not None and row["contact_id"]]
+    with_contacts = [r for r, i in zip(rows, ids, strict=True) if i is not None and r["contact_id"]]
+    if with_contacts:
+        _touch_last_seen(session, with_contacts)
+    routed = sorted({*known, *route})
+    if routed:
+        outbox.enqueue(session, ROUTE_EVENTS, {"event_ids": routed}, now=now)
+    return sum(1 for i in ids if i is not None)
+
+
 def _insert_events(session: Session, rows: list[dict[str, Any]]) -> list[int | None]:
     """Insert rows, skipping known idempotency keys; return each row's new id or None."""
     if not rows:

@@ -112,8 +112,8 @@ def test_a_hit_delivered_twice_is_stored_once_and_a_decoy_click_is_a_scanner(
         buffer = app.state.tracking_buffer
         taken = buffer.take(10, 0)
         consumer = TrackingConsumer(database, buffer)
-        first = consumer.write(taken)
-        again = consumer.write(taken)  # a crash after commit, before the acknowledgement
+        first, _ = consumer.write(taken)
+        again, _ = consumer.write(taken)  # a crash after commit, before the acknowledgement
     assert (first.stored, again.stored, again.duplicates) == (1, 0, 1)
     with database.sessions() as session:
         event = session.scalars(select(TrackingEvent)).one()

@@ -26,6 +26,7 @@ from engine.store.models.messages import Link, Message, TrackingEvent
 from engine.store.models.operations import ProcessHeartbeat
 from engine.store.models.sales import Handoff, ScoreChange, StageChange
 from engine.store.models.segments import Segment, SegmentMembership
+from engine.store.models.sites import Site
 from engine.store.models.suppressions import SUPPRESSION_REASONS, Suppression
 from engine.store.models.webhooks import Notification, WebhookDelivery
 
@@ -56,6 +57,7 @@ __all__ = [
     "ScoreChange",
     "Segment",
     "SegmentMembership",
+    "Site",
     "StageChange",
     "StepRun",
     "Subscription",
