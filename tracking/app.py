@@ -16,17 +16,17 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any, Literal
+from urllib.parse import quote
 
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route, Router
+from starlette.types import Receive, Scope, Send
 
 from engine.clock import utcnow
 from engine.store.db import Database
 from engine.store.models import Link, Message
-from engine.tracking.buffer import HitBuffer
+from engine.tracking.buffer import HitBuffer, buffer_for
 from engine.tracking.tokens import read_click_token, read_open_token
 from tracking.collect import SiteDirectory, collect_endpoint, snippet
 
@@ -42,14 +42,28 @@ _NO_CACHE = {
     "Pragma": "no-cache",
     "Expires": "0",
 }
-_REDIRECT_HEADERS = {**_NO_CACHE, "Referrer-Policy": "no-referrer-when-downgrade"}
-_NOT_FOUND = HTMLResponse(
+_NO_CACHE_HEADERS = [(k.lower().encode(), v.encode()) for k, v in _NO_CACHE.items()]
+_PIXEL_HEADERS = [
+    (b"content-type", b"image/gif"),
+    (b"content-length", str(len(PIXEL)).encode()),
+    *_NO_CACHE_HEADERS,
+]
+_REDIRECT_HEADERS = [
+    (b"content-length", b"0"),
+    (b"referrer-policy", b"no-referrer-when-downgrade"),
+    *_NO_CACHE_HEADERS,
+]
+_NOT_FOUND_PAGE = (
     "<!doctype html><meta charset=utf-8><title>リンクが無効です / Link not valid</title>"
     "<p>このリンクは無効です。メールに記載されたリンクをそのままお使いください。</p>"
-    "<p>This link is not valid. Use the link exactly as it appears in the email.</p>",
-    status_code=404,
-    headers={**_NO_CACHE, "Content-Security-Policy": "default-src 'none'"},
-)
+    "<p>This link is not valid. Use the link exactly as it appears in the email.</p>"
+).encode()
+_NOT_FOUND_HEADERS = [
+    (b"content-type", b"text/html; charset=utf-8"),
+    (b"content-length", str(len(_NOT_FOUND_PAGE)).encode()),
+    (b"content-security-policy", b"default-src 'none'"),
+    *_NO_CACHE_HEADERS,
+]
 #: Link targets kept in memory per process.
 CACHED_LINKS = 20_000
 
@@ -87,6 +101,92 @@ class LinkTargets:
             return url
 
 
+class TrackingApp:
+    """The ASGI app of ``/t/``: the pixel and the redirect by hand, the rest through a router.
+
+    The two hot paths skip the router, the request object and the response classes: they
+    read the path and two headers from the ASGI scope and send prebuilt headers, which is
+    most of what they cost under load. The snippet and ``/collect`` are ordinary routes.
+    """
+
+    def __init__(
+        self,
+        *,
+        keys: Sequence[bytes],
+        buffer: HitBuffer,
+        links: LinkTargets,
+        sites: SiteDirectory | None = None,
+        ip_mode: IpMode = "truncate",
+        enabled: bool = True,
+        prefix: str = "",
+    ) -> None:
+        self.keys = list(keys)
+        self.prefix = prefix
+        self.buffer = buffer
+        self.links = links
+        self.ip_mode: IpMode = ip_mode
+        self.enabled = enabled
+        routes = [Route("/nurture.js", snippet, methods=["GET", "HEAD"])]
+        if sites is not None:
+            collect = collect_endpoint(
+                buffer=buffer,
+                sites=sites,
+                ip_of=lambda r: kept_ip(r.client.host if r.client else None, ip_mode),
+                enabled=enabled,
+            )
+            routes.append(Route("/collect", collect, methods=["POST", "OPTIONS"]))
+        # No slash redirects: a tracking URL answers itself or 404s, never points elsewhere.
+        self.router = Router(routes=routes, redirect_slashes=False)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.router(scope, receive, send)
+            return
+        path = _relative_path(scope, self.prefix)
+        if path.startswith("/o/") and path.endswith(".gif"):
+            await self.pixel(scope, path[3:-4], send)
+        elif path.startswith("/c/"):
+            await self.click(scope, path[3:], send)
+        else:
+            await self.router(scope, receive, send)
+
+    async def pixel(self, scope: Scope, token: str, send: Send) -> None:
+        """Answer the GIF whatever the token; a genuine one leaves an open in the buffer."""
+        uid = read_open_token(token, self.keys) if self.enabled else None
+        if uid is not None:
+            await self.push(scope, {"kind": "open", "uid": uid})
+        await send({"type": "http.response.start", "status": 200, "headers": _PIXEL_HEADERS})
+        await send({"type": "http.response.body", "body": PIXEL})
+
+    async def click(self, scope: Scope, token: str, send: Send) -> None:
+        """Redirect a genuine token to its stored target; anything else is a 404 page."""
+        ref = read_click_token(token, self.keys)
+        target = await self.links.target(ref.uid, ref.position) if ref is not None else None
+        if ref is None or target is None:
+            await send(
+                {"type": "http.response.start", "status": 404, "headers": _NOT_FOUND_HEADERS}
+            )
+            await send({"type": "http.response.body", "body": _NOT_FOUND_PAGE})
+            return
+        if self.enabled:
+            await self.push(scope, {"kind": "click", "uid": ref.uid, "position": ref.position})
+        headers = [(b"location", _location(target)), *_REDIRECT_HEADERS]
+        await send({"type": "http.response.start", "status": 302, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def push(self, scope: Scope, hit: dict[str, Any]) -> None:
+        """Buffer a hit with its id, time, address and user agent; a failure is only logged."""
+        client = scope.get("client")
+        hit["id"] = uuid.uuid4().hex
+        hit["at"] = utcnow().isoformat()
+        hit["ip"] = kept_ip(client[0] if client else None, self.ip_mode)
+        hit["ua"] = _header(scope, b"user-agent")
+        try:
+            await self.buffer.push(hit)
+        except Exception:  # the person still gets the image or the page: never a 5xx
+            log.exception("tracking hit not buffered (%s)", hit["kind"])
+
+
 def create_tracking_app(
     *,
     keys: Sequence[bytes],
@@ -95,55 +195,38 @@ def create_tracking_app(
     sites: SiteDirectory | None = None,
     ip_mode: IpMode = "truncate",
     enabled: bool = True,
-) -> Router:
-    """Build the tracking app (mounted at ``/t`` by the main app, or served on its own)."""
-
-    async def pixel(request: Request) -> Response:
-        uid = read_open_token(request.path_params["token"], keys) if enabled else None
-        if uid is not None:
-            await _push(buffer, request, ip_mode, {"kind": "open", "uid": uid})
-        return Response(PIXEL, media_type="image/gif", headers=_NO_CACHE)
-
-    async def click(request: Request) -> Response:
-        ref = read_click_token(request.path_params["token"], keys)
-        if ref is None:
-            return _NOT_FOUND
-        target = await links.target(ref.uid, ref.position)
-        if target is None:
-            return _NOT_FOUND
-        if enabled:
-            hit = {"kind": "click", "uid": ref.uid, "position": ref.position}
-            await _push(buffer, request, ip_mode, hit)
-        return RedirectResponse(target, status_code=302, headers=_REDIRECT_HEADERS)
-
-    routes = [
-        Route("/o/{token}.gif", pixel, methods=["GET", "HEAD"]),
-        Route("/c/{token}", click, methods=["GET", "HEAD"]),
-        Route("/nurture.js", snippet, methods=["GET", "HEAD"]),
-    ]
-    if sites is not None:
-        collect = collect_endpoint(
-            buffer=buffer,
-            sites=sites,
-            ip_of=lambda r: kept_ip(r.client.host if r.client else None, ip_mode),
-            enabled=enabled,
-        )
-        routes.append(Route("/collect", collect, methods=["POST", "OPTIONS"]))
-    # No slash redirects: a tracking URL answers itself or 404s, it never points elsewhere.
-    return Router(routes=routes, redirect_slashes=False)
+    prefix: str = "",
+) -> TrackingApp:
+    """Build the tracking app: mounted at ``/t`` by the main app, or on its own with
+    ``prefix="/t"``, which skips a framework's middleware and routing altogether."""
+    return TrackingApp(
+        keys=keys,
+        buffer=buffer,
+        links=links,
+        sites=sites,
+        ip_mode=ip_mode,
+        enabled=enabled,
+        prefix=prefix,
+    )
 
 
-async def _push(buffer: HitBuffer, request: Request, ip_mode: IpMode, hit: dict[str, Any]) -> None:
-    hit |= {
-        "id": uuid.uuid4().hex,
-        "at": utcnow().isoformat(),
-        "ip": kept_ip(request.client.host if request.client else None, ip_mode),
-        "ua": (request.headers.get("user-agent") or "")[:500] or None,
-    }
-    try:
-        await buffer.push(hit)
-    except Exception:  # the person still gets the image or the page: never a 5xx
-        log.exception("tracking hit not buffered (%s)", hit["kind"])
+def _relative_path(scope: Scope, prefix: str) -> str:
+    """The path below the mount point (Starlette keeps the full path and sets root_path)."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "") or prefix
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")[:500] or None
+    return None
+
+
+def _location(target: str) -> bytes:
+    # Stored targets are URLs we wrote; percent-encode anything a header cannot carry.
+    return quote(target, safe=":/?#[]@!$&'()*+,;=%~").encode("ascii")
 
 
 def kept_ip(ip: str | None, mode: IpMode) -> str | None:
@@ -152,9 +235,33 @@ def kept_ip(ip: str | None, mode: IpMode) -> str | None:
         return None
     if mode == "full":
         return ip
+    head, dot, _ = ip.rpartition(".")
+    if dot and ":" not in ip and head.count(".") == 2:  # IPv4, the common case: no parsing
+        return f"{head}.0"
     try:
         address = ipaddress.ip_address(ip)
     except ValueError:
         return None
     prefix = 24 if address.version == 4 else 48
     return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False).network_address)
+
+
+def from_environment() -> TrackingApp:
+    """The tracking endpoints alone, configured from ``NURTURE_*`` (``uvicorn --factory``).
+
+    For installations that serve ``/t/`` from their own hosts, apart from the admin and
+    API: ``uvicorn --factory tracking.app:from_environment --workers 4``.
+    """
+    from engine.settings import Settings
+
+    settings = Settings()
+    database = Database(settings.resolved_database_url)
+    return create_tracking_app(
+        keys=settings.signing_keys(),
+        buffer=buffer_for(settings.resolved_redis_url, embedded=settings.embedded),
+        links=LinkTargets(database),
+        sites=SiteDirectory(database),
+        ip_mode=settings.tracking_ip,
+        enabled=settings.tracking_enabled,
+        prefix="/t",
+    )

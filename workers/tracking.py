@@ -84,9 +84,10 @@ class TrackingConsumer:
             log.warning(
                 "dropped %d tracking hits of unknown kinds", len(hits) - len(mail) - len(site)
             )
+        now = utcnow()
         with self.database.unit_of_work() as session:
-            report = store_mail_hits(session, mail)
-            web = store_web_hits(session, site, now=utcnow())
+            report = store_mail_hits(session, mail, now=now)
+            web = store_web_hits(session, site, now=now)
         return report, web
 
     def _run(self) -> None:

@@ -87,6 +87,33 @@ def insert_rows(
     session.execute(text(statement), {"rows": _document(rows, list(kinds))})
 
 
+def insert_new_rows(
+    session: Session,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    kinds: Mapping[str, str],
+    *,
+    key: str,
+) -> set[Any]:
+    """Insert rows whose unique ``key`` column is not taken; return the keys inserted."""
+    if not rows:
+        return set()
+    if session.get_bind().dialect.name != "postgresql":
+        many = sqlite.insert(table).on_conflict_do_nothing(index_elements=[key])
+        returning = many.returning(table.c[key])
+        found = session.scalars(
+            returning, list(rows), execution_options={"sort_by_parameter_order": False}
+        )
+        return set(found)
+    columns = ", ".join(kinds)
+    statement = (
+        f"INSERT INTO {table.name} ({columns}) "  # noqa: S608 - names from the schema
+        f"SELECT {columns} FROM {_recordset(kinds)} ON CONFLICT ({key}) DO NOTHING "
+        f"RETURNING {key}"
+    )
+    return set(session.scalars(text(statement), {"rows": _document(rows, list(kinds))}))
+
+
 def _recordset(kinds: Mapping[str, str]) -> str:
     unknown = set(kinds.values()) - KINDS
     if unknown:

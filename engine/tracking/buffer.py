@@ -10,6 +10,7 @@ lost). Embedded mode has one process, and its buffer is an in-process queue drai
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import queue
@@ -97,13 +98,41 @@ class RedisBuffer:
         self.reclaim_idle_ms = reclaim_idle_ms
         self._sync = redis.Redis.from_url(url)
         self._async: redis.asyncio.Redis[bytes] | None = None
+        self._pending: list[tuple[dict[str, str], asyncio.Future[None]]] = []
+        self._writer: asyncio.Future[None] | None = None
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
         self._backlog = True  # first read this consumer's own pending hits (after a restart)
 
     async def push(self, hit: dict[str, Any]) -> None:
+        """Add the hit in the next pipelined write and return once Redis has it.
+
+        Requests that arrive while a write is on its way share the next one: one round
+        trip and one command parse for many hits, which is what keeps the endpoints cheap.
+        """
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((_encode(hit), future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.ensure_future(self._write_pending())
+        await future
+
+    async def _write_pending(self) -> None:
         if self._async is None:
             self._async = redis.asyncio.Redis.from_url(self._url)
-        await self._async.xadd(self.stream, {"h": json.dumps(hit, ensure_ascii=False)})
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                async with self._async.pipeline(transaction=False) as pipe:
+                    for fields, _ in batch:
+                        pipe.xadd(self.stream, fields)
+                    await pipe.execute()
+            except Exception as error:  # each waiting request sees the failure
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            for _, future in batch:
+                if not future.done():
+                    future.set_result(None)
 
     def take(self, limit: int, wait: float) -> list[Taken]:
         self._ensure_group()
@@ -164,18 +193,38 @@ class RedisBuffer:
                 raise
 
 
+def _encode(hit: dict[str, Any]) -> dict[str, str]:
+    """Stream fields of a hit: flat hits (opens, clicks) as fields, others as one JSON field.
+
+    Opens and clicks are most of the traffic, and skipping JSON for them is measurably
+    cheaper for the endpoint.
+    """
+    if all(isinstance(v, str | int | None) and not isinstance(v, bool) for v in hit.values()):
+        return {
+            (f"#{k}" if isinstance(v, int) else k): str(v) for k, v in hit.items() if v is not None
+        }
+    return {"h": json.dumps(hit, ensure_ascii=False)}
+
+
 def _decode(entries: Any) -> list[Taken]:
     taken = []
     for handle, fields in entries:
         if not fields:  # deleted while pending
             continue
-        raw = fields.get(b"h") or fields.get("h")
-        taken.append(Taken(_text(handle), json.loads(raw)))
+        decoded = {_text(k): _text(v) for k, v in fields.items()}
+        if "h" in decoded:
+            hit: dict[str, Any] = json.loads(decoded["h"])
+        else:
+            hit = {
+                (k[1:] if k[0] == "#" else k): (int(v) if k[0] == "#" else v)
+                for k, v in decoded.items()
+            }
+        taken.append(Taken(_text(handle), hit))
     return taken
 
 
 def _text(value: bytes | str) -> str:
-    return value.decode("ascii") if isinstance(value, bytes) else value
+    return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
 def buffer_for(redis_url: str, *, embedded: bool) -> HitBuffer:

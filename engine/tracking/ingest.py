@@ -19,20 +19,38 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from engine.contacts.service import contacts_changed, dialect_insert
+from engine.contacts.service import contacts_changed
+from engine.events.service import store_events
+from engine.store.bulk import insert_new_rows
 from engine.store.models import Link, Message, TrackingEvent
 from engine.store.models.base import table_of
 from engine.tracking.classify import (
     BURST_LINKS,
     BURST_WINDOW,
+    Bursts,
     Click,
-    burst_size,
     classify_clicks,
     classify_open,
 )
 
 #: Hit kinds this module writes; the web snippet's kinds are written by ``tracking.web``.
 MAIL_KINDS = frozenset({"open", "click"})
+
+#: The columns a hit fills, as ``engine.store.bulk`` names their kinds.
+_TRACKING_KINDS = {
+    "kind": "text",
+    "message_id": "bigint",
+    "link_id": "bigint",
+    "contact_id": "bigint",
+    "anonymous_id": "text",
+    "url": "text",
+    "ip": "text",
+    "user_agent": "text",
+    "occurred_at": "timestamptz",
+    "dedupe_key": "text",
+    "classification": "text",
+    "reason": "text",
+}
 
 
 @dataclass(slots=True)
@@ -43,15 +61,19 @@ class IngestReport:
     duplicates: int = 0
     unknown: int = 0
     human: int = 0
+    events: int = 0
     reclassified: int = 0
     contacts: set[int] = field(default_factory=set)
 
 
-def store_mail_hits(session: Session, hits: Sequence[dict[str, Any]]) -> IngestReport:
+def store_mail_hits(
+    session: Session, hits: Sequence[dict[str, Any]], *, now: datetime | None = None
+) -> IngestReport:
     """Classify and store open and click hits; never commits.
 
     A hit names its message by ``uid`` (and a click its link by ``position``); hits for
     messages or links that no longer exist are dropped and counted as ``unknown``.
+    ``now`` is when the batch is received (default: its latest hit).
     """
     report = IngestReport()
     if not hits:
@@ -59,9 +81,15 @@ def store_mail_hits(session: Session, hits: Sequence[dict[str, Any]]) -> IngestR
     messages = {
         row.uid: row
         for row in session.execute(
-            select(Message.id, Message.uid, Message.contact_id, Message.sent_at).where(
-                Message.uid.in_({h["uid"] for h in hits})
-            )
+            select(
+                Message.id,
+                Message.uid,
+                Message.contact_id,
+                Message.sent_at,
+                Message.journey_id,
+                Message.step_id,
+                Message.template,
+            ).where(Message.uid.in_({h["uid"] for h in hits}))
         )
     }
     clicks = [h for h in hits if h["kind"] == "click" and h["uid"] in messages]
@@ -109,11 +137,21 @@ def store_mail_hits(session: Session, hits: Sequence[dict[str, Any]]) -> IngestR
             row["classification"], row["reason"] = verdict.classification, verdict.reason
             del row["position"]
             rows.append(row)
-        everything = [c for _, c in seen] + new_clicks
-        reclass += [
-            event_id for event_id, click in seen if burst_size(everything, click.at) >= BURST_LINKS
-        ]
-    _insert(session, rows, report)
+        if seen:
+            bursts = Bursts([c for _, c in seen] + new_clicks)
+            reclass += [e for e, click in seen if bursts.size(click.at) >= BURST_LINKS]
+    stored = _insert(session, rows, report)
+    latest = max(datetime.fromisoformat(h["at"]) for h in hits)
+    by_id = {m.id: m for m in messages.values()}
+    engaged = [
+        _engagement(row, by_id[row["message_id"]], now or latest)
+        for row in rows
+        if row["dedupe_key"] in stored
+        and row["classification"] == "human"
+        and row["contact_id"] is not None
+    ]
+    if engaged:
+        report.events = store_events(session, engaged, now=now or latest)
     if reclass:
         table = table_of(TrackingEvent)
         session.execute(
@@ -123,20 +161,37 @@ def store_mail_hits(session: Session, hits: Sequence[dict[str, Any]]) -> IngestR
         )
         report.reclassified = len(reclass)
     if report.contacts:
-        now = max(datetime.fromisoformat(h["at"]) for h in hits)
-        contacts_changed(session, report.contacts, now=now)
+        contacts_changed(session, report.contacts, now=now or latest)
     return report
 
 
-def _insert(session: Session, rows: list[dict[str, Any]], report: IngestReport) -> None:
-    if not rows:
-        return
-    stmt = (
-        dialect_insert(session, TrackingEvent)
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(TrackingEvent.dedupe_key)
+def _engagement(row: dict[str, Any], message: Any, now: datetime) -> dict[str, Any]:
+    """The ``email_opened`` / ``email_clicked`` event row of a stored human hit."""
+    properties: dict[str, Any] = {
+        "message": message.uid,
+        "journey": message.journey_id,
+        "step": message.step_id,
+        "template": message.template,
+    }
+    if row["kind"] == "click":
+        properties["url"] = row["url"]
+    return {
+        "contact_id": row["contact_id"],
+        "anonymous_id": None,
+        "type": "email_opened" if row["kind"] == "open" else "email_clicked",
+        "properties": properties,
+        "occurred_at": row["occurred_at"],
+        "received_at": now,
+        "source": "tracking",
+        "idempotency_key": f"tracking:{row['dedupe_key']}",
+    }
+
+
+def _insert(session: Session, rows: list[dict[str, Any]], report: IngestReport) -> set[str]:
+    """Insert tracking rows once each; return the dedupe keys that were new."""
+    stored = insert_new_rows(
+        session, table_of(TrackingEvent), rows, _TRACKING_KINDS, key="dedupe_key"
     )
-    stored = set(session.scalars(stmt, rows, execution_options={"sort_by_parameter_order": False}))
     report.stored += len(stored)
     report.duplicates += len(rows) - len(stored)
     for row in rows:
@@ -144,6 +199,7 @@ def _insert(session: Session, rows: list[dict[str, Any]], report: IngestReport) 
             report.human += 1
             if row["contact_id"] is not None:
                 report.contacts.add(row["contact_id"])
+    return stored
 
 
 def _links(

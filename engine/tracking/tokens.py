@@ -11,7 +11,6 @@ pixel and the redirect call it on every request.
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import re
 from collections.abc import Sequence
@@ -73,5 +72,5 @@ def _verified(keys: Sequence[bytes], context: bytes, payload: str, mac: str) -> 
 
 
 def _mac(key: bytes, context: bytes, payload: str) -> str:
-    digest = hmac.new(key, context + payload.encode("ascii"), hashlib.sha256).digest()[:16]
+    digest = hmac.digest(key, context + payload.encode("ascii"), "sha256")[:16]
     return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from engine.tracking.classify import Click, classify_clicks, classify_open
+from hypothesis import given
+from hypothesis import strategies as st
+
+from engine.tracking.classify import BURST_WINDOW, Bursts, Click, classify_clicks, classify_open
 
 SENT = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)  # 09:00 in Tokyo
 CHROME = (
@@ -85,3 +88,19 @@ def test_a_burst_spanning_batches_is_seen_with_the_earlier_clicks():
 def test_the_same_link_clicked_twice_quickly_is_not_a_burst():
     double = [Click(at(900), 1, None, CHROME), Click(at(900.3), 1, None, CHROME)]
     assert [v.classification for v in classify_clicks(double, SENT)] == ["human", "human"]
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 20_000), st.integers(1, 5)), max_size=40),
+    st.integers(0, 20_000),
+)
+def test_burst_size_counts_the_links_clicked_around_a_moment(hits, moment):
+    clicks = [Click(at(ms / 1000), position, None, CHROME) for ms, position in hits]
+    naive = len({c.position for c in clicks if abs(c.at - at(moment / 1000)) <= BURST_WINDOW})
+    assert Bursts(clicks).size(at(moment / 1000)) == naive
+
+
+def test_a_flood_of_clicks_on_one_link_is_classified_in_linear_time():
+    flood = [Click(at(60 + i / 100), 1, "198.51.100.7", CHROME) for i in range(10_000)]
+    verdicts = classify_clicks(flood, SENT)  # quadratic would take minutes
+    assert {v.classification for v in verdicts} == {"human"}

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from admin.app import create_app
 from engine.store.db import Database
-from engine.store.models import Link, OutboxMessage, TrackingEvent
+from engine.store.models import Event, Link, Message, OutboxMessage, TrackingEvent
 from tests.engine.email.smtp_server import SmtpServer
 from tests.engine.email.test_send import add_contact, body, mail_settings, queue, send, smtp
 from workers.tracking import TrackingConsumer
@@ -74,8 +74,18 @@ def test_a_click_redirects_to_the_stored_target_and_is_recorded_as_human(
             .where(OutboxMessage.topic == "contacts.changed")
         )
         assert changed >= 1  # journeys and segments re-check the contact at once
+        clicked = session.scalars(select(Event).where(Event.type == "email_clicked")).one()
+        uid = session.scalar(select(Message.uid).where(Message.id == message_id))
+        routed = session.scalars(
+            select(OutboxMessage.payload).where(OutboxMessage.topic == "events.route")
+        ).all()
+    assert (clicked.contact_id, clicked.source) == (contact_id, "tracking")
+    assert clicked.properties["message"] == uid
+    assert clicked.properties["url"] == targets[position]
+    assert any(clicked.id in p["event_ids"] for p in routed)  # wait_for wakes on it
     summaries = [e["summary"] for e in timeline.json()["items"]]
     assert "click (human)" in summaries
+    assert any("email_clicked" in s for s in summaries)
 
 
 def test_the_pixel_always_answers_and_apple_prefetch_is_a_machine_open(
@@ -98,6 +108,7 @@ def test_the_pixel_always_answers_and_apple_prefetch_is_a_machine_open(
         event = session.scalars(select(TrackingEvent)).one()
         assert (event.kind, event.classification) == ("open", "machine")
         assert "Apple" in (event.reason or "")
+        assert session.scalar(select(func.count()).select_from(Event)) == 0  # no email_opened
 
 
 def test_a_hit_delivered_twice_is_stored_once_and_a_decoy_click_is_a_scanner(
@@ -118,6 +129,7 @@ def test_a_hit_delivered_twice_is_stored_once_and_a_decoy_click_is_a_scanner(
     with database.sessions() as session:
         event = session.scalars(select(TrackingEvent)).one()
         assert event.classification == "scanner"
+        assert session.scalar(select(func.count()).select_from(Event)) == 0  # no email_clicked
 
 
 def test_a_forged_click_token_redirects_nowhere_and_records_nothing(
