@@ -55,6 +55,8 @@ class _Source:
     at: InstrumentedAttribute[datetime]
     contact: InstrumentedAttribute[int | None] | InstrumentedAttribute[int]
     entry: Callable[[Any], tuple[str, dict[str, Any]]]
+    #: Rows of the table the timeline leaves out: shown by another source already.
+    hidden: ColumnElement[bool] | None = None
 
 
 def _event(e: Event) -> tuple[str, dict[str, Any]]:
@@ -124,7 +126,11 @@ SOURCES = (
     _Source(
         "consent", ConsentRecord, ConsentRecord.occurred_at, ConsentRecord.contact_id, _consent
     ),
-    _Source("event", Event, Event.occurred_at, Event.contact_id, _event),
+    # An open or click is shown once, as the tracking row with its class and reason; the
+    # ``email_opened``/``email_clicked`` event it also raised (for journeys) is not repeated.
+    _Source(
+        "event", Event, Event.occurred_at, Event.contact_id, _event, Event.source == "tracking"
+    ),
     _Source("handoff", Handoff, Handoff.created_at, Handoff.contact_id, _handoff),
     _Source("message", Message, Message.queued_at, Message.contact_id, _message),
     _Source("score", ScoreChange, ScoreChange.occurred_at, ScoreChange.contact_id, _score),
@@ -177,6 +183,8 @@ def _stream(
     )
     if cursor is not None:
         query = query.where(_after(source, cursor))
+    if source.hidden is not None:
+        query = query.where(~source.hidden)
     entries = []
     for row in session.scalars(query):
         at: datetime = getattr(row, source.at.key)
