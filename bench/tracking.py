@@ -87,9 +87,15 @@ def minimal_app() -> FastAPI:
 
 def run(context: Context) -> list[Figure]:
     """Load each server's pixel and click URLs, then drain the hits through the consumer."""
-    if shutil.which("wrk") is None or shutil.which("nginx") is None:
-        console.print("  tracking needs wrk and nginx on PATH; skipped")
-        return []
+    missing = [tool for tool in ("wrk", "nginx") if shutil.which(tool) is None]
+    if missing:
+        console.print(f"  installing {', '.join(missing)} from Debian's packages …")
+        subprocess.run(
+            ["apt-get", "install", "-y", "-q", *missing],
+            check=True,
+            capture_output=True,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        )
     seconds = int(os.environ.get("NURTURE_BENCH_WRK_SECONDS") or 5)
     connections = int(os.environ.get("NURTURE_BENCH_WRK_CONNECTIONS") or 50)
     database = context.database()
