@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from engine.tracking.buffer import RedisBuffer
+from engine.tracking.buffer import ENTRY_HITS, RedisBuffer
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -36,7 +36,7 @@ def test_hits_taken_by_a_consumer_that_dies_are_claimed_by_another(stream: str):
 
     asyncio.run(push())
     dying = RedisBuffer(REDIS_URL, consumer="dying", stream=stream, reclaim_idle_ms=0)
-    taken = dying.take(3, 0.1)
+    taken = dying.take(3 * ENTRY_HITS, 0.1)  # each push above was its own write: 3 entries
     assert [t.hit["id"] for t in taken] == ["h0", "h1", "h2"]
     # ... and the process is killed here: no acknowledgement.
     survivor = RedisBuffer(REDIS_URL, consumer="survivor", stream=stream, reclaim_idle_ms=0)
@@ -60,3 +60,20 @@ def test_a_restarted_consumer_first_reads_its_own_pending_hits(stream: str):
     assert [t.hit["id"] for t in taken] == ["h1"]
     again.done(taken)
     assert again.take(10, 0.1) == [] and again.depth() == 0
+
+
+@pytest.mark.redis
+def test_hits_pushed_together_share_one_entry_and_are_acknowledged_together(stream: str):
+    pushing = RedisBuffer(REDIS_URL, stream=stream)
+
+    async def burst() -> None:
+        await asyncio.gather(*(pushing.push(hit(n)) for n in range(30)))
+        await pushing.aclose()
+
+    asyncio.run(burst())
+    assert pushing.depth() < 30  # concurrent requests were written together
+    consumer = RedisBuffer(REDIS_URL, consumer="worker-b", stream=stream)
+    taken = consumer.take(1_000, 0.1)
+    assert sorted(t.hit["id"] for t in taken) == sorted(f"h{n}" for n in range(30))
+    consumer.done(taken)
+    assert consumer.depth() == 0
