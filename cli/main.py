@@ -8,6 +8,7 @@ import typer
 
 from cli import access, contacts, journeys, processes, segments, status
 from cli import bench as bench_cli
+from cli import dkim as dkim_cli
 from cli import sites as sites_cli
 from cli import templates as templates_cli
 from cli import webhooks as webhooks_cli
@@ -38,6 +39,7 @@ app.add_typer(segments.app, name="segments")
 app.add_typer(webhooks_cli.app, name="webhooks")
 app.add_typer(sites_cli.app, name="sites")
 app.add_typer(templates_cli.app, name="templates")
+app.add_typer(dkim_cli.app, name="dkim")
 # -- end of feature sub-commands --
 
 

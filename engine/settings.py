@@ -96,6 +96,28 @@ class Settings(BaseSettings):
         "truncate",
         description="What is kept of a tracked request's IP: all of it, the network (/24, /48), or none.",
     )
+    smtp_connections: int = Field(
+        4, ge=1, le=100, description="Persistent SMTP connections per worker process."
+    )
+    smtp_timeout: float = Field(
+        30.0, gt=0, description="Seconds to wait for the SMTP server to connect or to answer."
+    )
+    smtp_data_timeout: float = Field(
+        120.0, gt=0, description="Seconds to wait for the SMTP server to accept a message's data."
+    )
+    smtp_rate: float = Field(0.0, ge=0, description="Messages per second overall; 0 = no limit.")
+    smtp_domain_rates: str = Field(
+        "", description="Messages per second per recipient domain: gmail.com=20,yahoo.co.jp=10."
+    )
+    smtp_policy_pause: float = Field(
+        900.0, ge=0, description="Seconds to pause a domain after a policy refusal (5.7.x)."
+    )
+    dkim_selector: str = Field("", description="DKIM selector; signing is on when a key is set.")
+    dkim_domain: str = Field("", description="DKIM signing domain (d=); empty = the From domain.")
+    dkim_private_key_path: Path | None = Field(None, description="PEM file of the DKIM key.")
+    dkim_private_key: SecretStr = Field(
+        SecretStr(""), description="The DKIM key as PEM text (instead of a file)."
+    )
 
     @field_validator("public_url")
     @classmethod
@@ -117,6 +139,17 @@ class Settings(BaseSettings):
     def _broker_url_scheme(cls, value: str) -> str:
         if value and urlsplit(value).scheme not in {"redis", "rediss"}:
             raise ValueError("must be a redis:// URL (empty = in-process broker)")
+        return value
+
+    @field_validator("smtp_domain_rates")
+    @classmethod
+    def _domain_rates_parse(cls, value: str) -> str:
+        from engine.email.ratelimit import Rates
+
+        try:
+            Rates.parse(0, value)
+        except ConfigurationError as error:
+            raise ValueError(error.message) from None
         return value
 
     @cached_property

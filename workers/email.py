@@ -9,6 +9,7 @@ from pathlib import Path
 from dramatiq.errors import Retry
 from dramatiq.middleware import CurrentMessage
 
+from engine.email.alerts import alert_policy_refusals
 from engine.email.compose import MailIdentity
 from engine.email.send import send_messages
 from engine.email.smtp import SmtpMailer
@@ -42,7 +43,9 @@ def send_email(message_ids: list[int], outbox_id: int | None = None) -> None:
     settings = runtime.settings
     try:
         identity = MailIdentity.from_settings(settings)
-        mailer = SmtpMailer(runtime.smtp_url)
+        mailer = SmtpMailer.from_settings(
+            settings, runtime.smtp_url, default_domain=identity.sender.email.rpartition("@")[2]
+        )
         keys = settings.signing_keys()
     except ConfigurationError as error:
         # Retrying at once cannot help; the outbox row stays pending and comes back after
@@ -60,6 +63,7 @@ def send_email(message_ids: list[int], outbox_id: int | None = None) -> None:
             mailer=mailer,
             journeys=runtime.journeys,
         )
+        alert_policy_refusals(session, report.blocked, now=now, settings=settings)
         if report.finished:
             outbox.mark_done(session, outbox_id, now=now)
     if not report.finished:  # after the commit: attempts and other messages' statuses stay

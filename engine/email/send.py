@@ -53,6 +53,9 @@ class SendReport:
     bounced: list[int] = field(default_factory=list)
     failed: dict[int, str] = field(default_factory=dict)
     suppressed: dict[int, str] = field(default_factory=dict)
+    soft_bounced: list[int] = field(default_factory=list)
+    #: Refused on policy (5.7.x), by message id: the reply; also in ``failed``.
+    blocked: dict[int, str] = field(default_factory=dict)
 
     @property
     def finished(self) -> bool:
@@ -409,6 +412,12 @@ def _record(
             else:
                 change["status"] = "queued"
                 report.deferred[message.id] = outcome.reply
+        elif outcome.verdict == "held":  # not tried: a rate limit or pause; no attempt spent
+            change.update(status="queued", attempts=message.attempts)
+            report.deferred[message.id] = outcome.reply
+        elif outcome.verdict == "soft_bounced":  # counted by the bounce rules, not suppressed
+            report.soft_bounced.append(message.id)
+            change["bounced_at"] = now
         elif outcome.verdict == "bounced":
             report.bounced.append(message.id)
             bounces.append(
@@ -426,6 +435,9 @@ def _record(
                 bounced_contacts.add(message.contact_id)
         else:
             report.failed[message.id] = outcome.reply
+            if outcome.verdict == "blocked":  # a policy refusal fails the message: no retry
+                change["status"] = "failed"
+                report.blocked[message.id] = f"{outcome.smtp_code}: {outcome.reply}"
         changes.append(change)
     for message_id, reason in [*report.suppressed.items(), *report.failed.items()]:
         if not any(c["row_id"] == message_id for c in changes):

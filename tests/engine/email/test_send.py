@@ -111,7 +111,7 @@ def send(database: Database, settings: Settings, smtp: SmtpServer, ids: list[int
             identity=MailIdentity.from_settings(settings),
             signing_keys=settings.signing_keys(),
             templates=TEMPLATES,
-            mailer=SmtpMailer(smtp.url, timeout=5),
+            mailer=SmtpMailer(smtp.url, timeout=5, connections=1),  # one connection: in order
         )
 
 

@@ -31,8 +31,18 @@ MESSAGE = (
         (550, "5.1.10 Recipient address rejected: null MX", "rcpt", "bounced", "550 5.1.10"),
         (553, "5.1.8 Sender address rejected", "mail", "failed", "553 5.1.8"),
         (550, "User unknown", "rcpt", "failed", "550"),
-        (554, "5.7.1 Message rejected as spam", "data", "failed", "554 5.7.1"),
-        (552, "5.2.2 Mailbox full", "data", "failed", "552 5.2.2"),
+        (554, "5.7.1 Message rejected as spam", "data", "blocked", "554 5.7.1"),
+        (
+            550,
+            "5.7.26 Unauthenticated email is not accepted (DMARC)",
+            "data",
+            "blocked",
+            "550 5.7.26",
+        ),
+        (550, "5.7.1 Sender not authorized", "mail", "blocked", "550 5.7.1"),
+        (552, "5.2.2 Mailbox full", "data", "soft_bounced", "552 5.2.2"),
+        (552, "5.2.2 Mailbox full", "rcpt", "soft_bounced", "552 5.2.2"),
+        (552, "5.3.4 Message too big", "data", "failed", "552 5.3.4"),
     ],
 )
 def test_replies_are_classified(code, reply, stage, verdict, smtp_code) -> None:
@@ -100,6 +110,6 @@ def test_a_dropped_recipient_does_not_stop_the_batch() -> None:
             Outgoing("bounces+a@example.jp", f"{name}@example.jp", MESSAGE)
             for name in ("nobody", "hanako.sato")
         ]
-        outcomes = SmtpMailer(server.url).deliver(items)
+        outcomes = SmtpMailer(server.url, connections=1).deliver(items)
     assert [o.verdict for o in outcomes] == ["bounced", "sent"]
     assert server.received[0].rcpt_tos == ["hanako.sato@example.jp"]

@@ -1,5 +1,8 @@
 """Sending state: per-domain pauses and rate limits.
 
+No schema change: rate buckets and domain pauses are short-lived and live in Redis (or in
+the one embedded process's memory), see engine/email/ratelimit.py.
+
 Revision ID: 0013
 Revises: 0012
 """

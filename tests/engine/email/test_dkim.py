@@ -1,0 +1,147 @@
+"""DKIM: mail signed on its way out verifies at a real SMTP server; tampering breaks it."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dkim
+import pytest
+from typer.testing import CliRunner
+
+from cli.main import app
+from engine.email.compose import MailIdentity, compose
+from engine.email.dkim import DkimSigner, KeyPair, generate_key
+from engine.email.smtp import SmtpMailer
+from engine.email.templates import RenderedEmail, Sender
+from engine.errors import ConfigurationError
+from engine.settings import Settings
+from tests.engine.email.scripted_smtp import FaultySmtp
+
+IDENTITY = MailIdentity(
+    sender=Sender("info@nurture.example.jp", "株式会社ナーチャー 事務局"),
+    postal_address="〒100-0001 東京都千代田区千代田1-1",
+    bounce_domain="bounces.nurture.example.jp",
+    list_domain="nurture.example.jp",
+    public_url="https://mail.nurture.example.jp",
+)
+
+
+@pytest.fixture(scope="module")
+def key() -> KeyPair:
+    return generate_key()
+
+
+def dns_of(pair: KeyPair, name: bytes = b"s1._domainkey.nurture.example.jp."):
+    def lookup(query: bytes, timeout: int = 5) -> bytes | None:
+        return pair.txt_value().encode() if query == name else None
+
+    return lookup
+
+
+def japanese_mail() -> bytes:
+    envelope = compose(
+        RenderedEmail(
+            subject="山田 太郎 様、セミナーへのご参加ありがとうございました",
+            preheader="",
+            html="<p>本日はありがとうございました。</p>",
+            text="本日はありがとうございました。",
+        ),
+        message_id="<abc123@mail.nurture.example.jp>",
+        uid="abc123",
+        date=datetime(2026, 11, 24, 1, 0, tzinfo=UTC),
+        sender=IDENTITY.sender,
+        reply_to=None,
+        to=Sender("taro.yamada@example.jp", "山田 太郎"),
+        unsubscribe_url="https://mail.nurture.example.jp/u/TOKEN",
+        unsubscribe_token="TOKEN",
+        identity=IDENTITY,
+        topic="seminar_followup",
+        campaign="seminar-followup-ja.thanks",
+    )
+    return envelope.as_bytes()
+
+
+def test_signed_japanese_mail_verifies_as_received_and_a_tampered_unsubscribe_does_not(
+    key: KeyPair,
+) -> None:
+    signer = DkimSigner("s1", "nurture.example.jp", key.private_pem)
+    from engine.email.smtp import Outgoing
+
+    with FaultySmtp({}) as server:
+        outcomes = SmtpMailer(server.url, timeout=2, signer=signer).deliver(
+            [Outgoing("bounces+abc123@example.jp", "taro.yamada@example.jp", japanese_mail())]
+        )
+    assert [o.verdict for o in outcomes] == ["sent"]
+    raw = server.received[0].raw
+
+    assert dkim.verify(raw, dnsfunc=dns_of(key))
+    signature = raw.split(b"\r\n\r\n", 1)[0].split(b"DKIM-Signature:", 1)[1]
+    signed = re.search(rb"h=([^;]+);", re.sub(rb"\s+", b"", signature))
+    assert signed is not None
+    assert set(signed.group(1).lower().split(b":")) >= {
+        b"from",
+        b"to",
+        b"subject",
+        b"date",
+        b"message-id",
+        b"list-unsubscribe",
+        b"list-unsubscribe-post",
+        b"list-id",
+        b"feedback-id",
+    }
+    assert b"a=rsa-sha256" in signature and b"c=relaxed/relaxed" in signature
+
+    tampered = raw.replace(b"https://mail.nurture.example.jp/u/TOKEN", b"https://evil.example/u/X")
+    assert tampered != raw
+    assert not dkim.verify(tampered, dnsfunc=dns_of(key))
+    assert not dkim.verify(raw, dnsfunc=dns_of(generate_key(1024)))  # another key
+
+
+def test_the_signer_is_read_from_settings_and_bad_keys_are_named(
+    tmp_path: Path, key: KeyPair
+) -> None:
+    base = Settings(_env_file=None, var_dir=tmp_path)  # type: ignore[call-arg]
+    assert DkimSigner.from_settings(base, default_domain="example.jp") is None
+
+    pem = tmp_path / "s1.pem"
+    pem.write_bytes(key.private_pem)
+    configured = base.model_copy(update={"dkim_selector": "s1", "dkim_private_key_path": pem})
+    signer = DkimSigner.from_settings(configured, default_domain="example.jp")
+    assert signer is not None and (signer.selector, signer.domain) == ("s1", "example.jp")
+
+    pem.write_text("not a key")
+    with pytest.raises(ConfigurationError) as bad:
+        DkimSigner.from_settings(configured, default_domain="example.jp")
+    assert bad.value.message.startswith(f"NURTURE_DKIM_PRIVATE_KEY_PATH ({pem}): not an RSA")
+    missing = configured.model_copy(update={"dkim_private_key_path": tmp_path / "none.pem"})
+    with pytest.raises(ConfigurationError) as unreadable:
+        DkimSigner.from_settings(missing, default_domain="example.jp")
+    assert "cannot read" in unreadable.value.message
+    no_selector = base.model_copy(update={"dkim_private_key_path": pem, "dkim_selector": ""})
+    with pytest.raises(ConfigurationError) as unnamed:
+        DkimSigner.from_settings(no_selector, default_domain="example.jp")
+    assert unnamed.value.message.startswith("NURTURE_DKIM_SELECTOR")
+
+
+def test_keygen_writes_a_private_key_and_prints_a_record_that_verifies(tmp_path: Path) -> None:
+    path = tmp_path / "dkim" / "s1.pem"
+    result = CliRunner().invoke(
+        app, ["dkim", "keygen", "--selector", "s1", "--domain", "例え.jp", "--key", str(path)]
+    )
+    assert result.exit_code == 0, result.output
+    assert path.stat().st_mode & 0o777 == 0o600
+    record = re.search(r"s1\._domainkey\.xn--r8jz45g\.jp\. IN TXT \( (.+) \)", result.output)
+    assert record is not None
+    value = "".join(re.findall(r'"([^"]+)"', record.group(1)))
+    assert value.startswith("v=DKIM1; k=rsa; p=")
+
+    signer = DkimSigner("s1", "xn--r8jz45g.jp", path.read_bytes())
+    signed = signer.sign(japanese_mail())
+    assert dkim.verify(signed, dnsfunc=lambda name, timeout=5: value.encode())
+
+    again = CliRunner().invoke(
+        app, ["dkim", "keygen", "--selector", "s1", "--domain", "例え.jp", "--key", str(path)]
+    )
+    assert again.exit_code == 1 and "already there" in again.output
