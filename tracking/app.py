@@ -16,7 +16,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
@@ -27,7 +27,8 @@ from engine.clock import utcnow
 from engine.store.db import Database
 from engine.store.models import Link, Message
 from engine.tracking.buffer import HitBuffer, buffer_for
-from engine.tracking.tokens import read_click_token, read_open_token
+from engine.tracking.sites import normalize_origin
+from engine.tracking.tokens import read_click_token, read_open_token, visit_token
 from tracking.collect import SiteDirectory, collect_endpoint, snippet
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,7 @@ class TrackingApp:
     ) -> None:
         self.keys = list(keys)
         self.prefix = prefix
+        self.sites = sites
         self.buffer = buffer
         self.links = links
         self.ip_mode: IpMode = ip_mode
@@ -129,6 +131,7 @@ class TrackingApp:
         routes = [Route("/nurture.js", snippet, methods=["GET", "HEAD"])]
         if sites is not None:
             collect = collect_endpoint(
+                keys=keys,
                 buffer=buffer,
                 sites=sites,
                 ip_of=lambda r: kept_ip(r.client.host if r.client else None, ip_mode),
@@ -170,6 +173,9 @@ class TrackingApp:
             return
         if self.enabled:
             await self.push(scope, {"kind": "click", "uid": ref.uid, "position": ref.position})
+            if self.sites is not None and _origin(target) in await self.sites.origins():
+                # A site with the snippet learns who arrived, and merges their visit.
+                target = _with_query(target, "nurture_c", visit_token(ref.uid, self.keys))
         headers = [(b"location", _location(target)), *_REDIRECT_HEADERS]
         await send({"type": "http.response.start", "status": 302, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
@@ -222,6 +228,19 @@ def _header(scope: Scope, name: bytes) -> str | None:
         if key == name:
             return value.decode("latin-1")[:500] or None
     return None
+
+
+def _origin(url: str) -> str | None:
+    try:
+        return normalize_origin(url)
+    except ValueError:
+        return None
+
+
+def _with_query(url: str, name: str, value: str) -> str:
+    parts = urlsplit(url)
+    query = f"{parts.query}&{name}={value}" if parts.query else f"{name}={value}"
+    return urlunsplit(parts._replace(query=query))
 
 
 def _location(target: str) -> bytes:

@@ -14,7 +14,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -28,6 +28,7 @@ from engine.clock import utcnow
 from engine.store.db import Database
 from engine.tracking.buffer import HitBuffer
 from engine.tracking.sites import active_sites
+from engine.tracking.tokens import read_visit_token
 
 SNIPPET = (Path(__file__).parent / "static" / "nurture.js").read_bytes()
 SNIPPET_ETAG = '"' + hashlib.sha256(SNIPPET).hexdigest()[:16] + '"'
@@ -56,6 +57,7 @@ class HitIn(BaseModel):
     name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,100}$")] | None = None
     properties: dict[str, Any] | None = None
     email: EmailStr | None = None
+    token: Annotated[str, StringConstraints(max_length=80)] | None = None
     traits: dict[str, Any] | None = None
     form: Annotated[str, StringConstraints(max_length=200)] | None = None
     fields: dict[Annotated[str, StringConstraints(max_length=100)], Short] | None = None
@@ -120,6 +122,7 @@ class SiteDirectory:
 
 def collect_endpoint(
     *,
+    keys: Sequence[bytes],
     buffer: HitBuffer,
     sites: SiteDirectory,
     ip_of: Callable[[Request], str | None],
@@ -153,7 +156,7 @@ def collect_endpoint(
         cors = {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
         address = ip_of(request)
         key = f"{address}|{payload.site_key}"
-        wants_identify = sum(1 for h in payload.hits if h.email)
+        wants_identify = sum(1 for h in payload.hits if h.email or h.token)
         if not requests.allow(key) or (
             wants_identify and not identifies.allow(key, wants_identify)
         ):
@@ -165,6 +168,13 @@ def collect_endpoint(
         user_agent = (request.headers.get("user-agent") or "")[:500] or None
         for n, hit in enumerate(payload.hits):
             record = hit.model_dump(exclude_none=True)
+            if hit.token is not None:
+                # Arrived from a tracked click: the token names the message, hence the contact.
+                uid = read_visit_token(hit.token, keys)
+                record.pop("token")
+                if uid is None:
+                    continue
+                record["uid"] = uid
             if hit.fields:
                 record["fields"] = {k: v for k, v in hit.fields.items() if not _SENSITIVE.search(k)}
             record |= {

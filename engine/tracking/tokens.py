@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 _OPEN = b"nurture/open/v1:"
+_VISIT = b"nurture/visit/v1:"
 _CLICK = b"nurture/click/v1:"
 _UID = r"[A-Za-z0-9_-]{8,32}"
 _MAC = r"[A-Za-z0-9_-]{22}"
@@ -41,6 +42,24 @@ def click_token(uid: str, position: int, keys: Sequence[bytes]) -> str:
     """Return the click token of link ``position`` of the message ``uid``."""
     payload = f"{uid}.{position}"
     return f"{payload}.{_mac(keys[0], _CLICK, payload)}"
+
+
+def visit_token(uid: str, keys: Sequence[bytes]) -> str:
+    """Return the token a tracked click adds to a registered site's URL (``nurture_c``).
+
+    It names the message, so the site's snippet can tell us who arrived; it is signed under
+    its own context, so it cannot be replayed as an open or a click.
+    """
+    return f"{uid}.{_mac(keys[0], _VISIT, uid)}"
+
+
+def read_visit_token(token: str, keys: Sequence[bytes]) -> str | None:
+    """Return the message ``uid`` of a genuine visit token, else None."""
+    match = _OPEN_TOKEN.match(token)
+    if match is None:
+        return None
+    uid, mac = match.groups()
+    return uid if _verified(keys, _VISIT, uid, mac) else None
 
 
 def read_open_token(token: str, keys: Sequence[bytes]) -> str | None:

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from engine.contacts.service import ContactRow, dialect_insert, upsert_contacts
 from engine.events.service import store_events
-from engine.store.models import AnonymousIdentity, Contact, Event, TrackingEvent
+from engine.store.models import AnonymousIdentity, Contact, Event, Message, TrackingEvent
 from engine.store.models.base import table_of
 
 #: Hit kinds this module stores.
@@ -49,8 +49,12 @@ def store_web_hits(session: Session, hits: Sequence[dict[str, Any]], *, now: dat
     _touch_identities(session, hits, now=now)
     known = _known(session, {h["anonymous_id"] for h in hits})
     merged_ids: list[int] = []
-    for hit in sorted((h for h in hits if h.get("email")), key=lambda h: h["at"]):
-        contact_id = _identify(session, hit, now=now)
+    by_message = _contacts_of_messages(session, {h["uid"] for h in hits if h.get("uid")})
+    for hit in sorted((h for h in hits if h.get("email") or h.get("uid")), key=lambda h: h["at"]):
+        found = by_message.get(hit["uid"]) if hit.get("uid") else _identify(session, hit, now=now)
+        if found is None:
+            continue  # the message's contact was erased
+        contact_id = found
         anonymous_id = hit["anonymous_id"]
         if known.get(anonymous_id) != contact_id:
             merged_ids += _merge(session, anonymous_id, contact_id, now=now)
@@ -99,6 +103,21 @@ def _known(session: Session, anonymous_ids: set[str]) -> dict[str, int]:
                 AnonymousIdentity.contact_id.is_not(None),
             )
         )
+    }
+
+
+def _contacts_of_messages(session: Session, uids: set[str]) -> dict[str, int]:
+    """The contact each message (by uid) was sent to: who arrived from a tracked click."""
+    if not uids:
+        return {}
+    return {
+        uid: contact_id
+        for uid, contact_id in session.execute(
+            select(Message.uid, Message.contact_id).where(
+                Message.uid.in_(uids), Message.contact_id.is_not(None)
+            )
+        )
+        if contact_id is not None
     }
 
 
@@ -161,6 +180,8 @@ def _event_row(
         name = "form_submitted"
     elif kind == "identify":
         properties = {"traits": hit.get("traits") or {}}
+        if hit.get("uid"):
+            properties = {"via": "email click", "message": hit["uid"]}
         name = "identified"
     else:
         return None

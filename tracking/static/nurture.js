@@ -37,6 +37,16 @@
       w.navigator.sendBeacon(state.endpoint, body);
     }
   }
+  // A tracked click from an email adds nurture_c: say who arrived, then drop it from the URL.
+  function arrivedFromMail() {
+    var match = w.location.search.match(/[?&]nurture_c=([A-Za-z0-9_.-]+)/);
+    if (!match) { return; }
+    send([{ kind: "identify", token: match[1] }]);
+    if (w.history && w.history.replaceState) {
+      var url = w.location.href.replace(/([?&])nurture_c=[^&#]*&?/, "$1").replace(/[?&](#|$)/, "$1");
+      w.history.replaceState(w.history.state, "", url);
+    }
+  }
   function page() {
     send([{ kind: "page", url: w.location.href, title: d.title, referrer: d.referrer || null }]);
   }
@@ -71,6 +81,7 @@
       state.consent = options.consent !== false;
       var dnt = w.navigator.doNotTrack === "1" || w.doNotTrack === "1" || w.navigator.globalPrivacyControl === true;
       state.disabled = Boolean(options.respectDoNotTrack && dnt);
+      arrivedFromMail();
       if (options.autoPage !== false) { page(); }
     },
     page: page,
