@@ -86,7 +86,7 @@ def test_two_pages_and_a_form_land_on_the_contacts_timeline(
     assert "password" not in form["data"]["properties"]["fields"]
 
 
-def timeline(app, email: str, wait: float = 10.0) -> list[dict]:
+def timeline(app, email: str, wait: float = 10.0, views: int = 4) -> list[dict]:
     """Poll the contact's timeline through the API until the thanks page view is on it."""
     from fastapi.testclient import TestClient
 
@@ -101,7 +101,66 @@ def timeline(app, email: str, wait: float = 10.0) -> list[dict]:
                 f"/api/contacts/{email}/timeline", headers={"Authorization": f"Bearer {key}"}
             )
             items = answer.json().get("items", []) if answer.status_code == 200 else []
-            views = [i for i in items if i["kind"] == "event" and i["data"]["type"] == "page_view"]
-            if len(views) >= 4 or time.monotonic() > deadline:
+            seen = [i for i in items if i["kind"] == "event" and i["data"]["type"] == "page_view"]
+            if len(seen) >= views or time.monotonic() > deadline:
                 return items
             time.sleep(0.2)
+
+
+def test_arriving_from_a_tracked_mail_click_identifies_the_visitor_and_cleans_the_url(
+    page: Page, settings: Settings, database: Database, tmp_path: Path
+):
+    from engine.store.models import Contact, Message
+    from engine.tracking.tokens import visit_token
+
+    port = free_port()
+    app_settings = settings.model_copy(update={"public_url": f"http://127.0.0.1:{port}"})
+    app = create_app(app_settings, database)
+    with database.unit_of_work() as session:
+        contact = Contact(
+            email="jiro.suzuki@example.jp",
+            first_name="次郎",
+            last_name="鈴木",
+            attributes={},
+            lifecycle_stage="lead",
+            score=0,
+            created_at=utcnow(),
+            updated_at=utcnow(),
+        )
+        session.add(contact)
+        session.flush()
+        session.add(
+            Message(
+                uid="MailUidForVisit01",
+                message_id="<visit@test>",
+                idempotency_key="visit",
+                contact_id=contact.id,
+                template="t",
+                status="sent",
+                attempts=1,
+                queued_at=utcnow(),
+                sent_at=utcnow(),
+            )
+        )
+    token = visit_token("MailUidForVisit01", app_settings.signing_keys())
+    consumer = TrackingConsumer(database, app.state.tracking_buffer)
+    consumer.start()
+    folder = tmp_path / "site"
+    folder.mkdir()
+    try:
+        with serve_folder(folder) as site, serve_app(app, port) as nurture:
+            with database.unit_of_work() as session:
+                key = create_site(
+                    session, name="テストサイト", origins=[site], respect_dnt=False, now=utcnow()
+                ).site_key
+            write_site(folder, snippet_html(nurture, key))
+            page.goto(f"{site}/pricing.html?utm_source=mail&nurture_c={token}")
+            assert "nurture_c" not in page.url and "utm_source=mail" in page.url
+            items = timeline(app, "jiro.suzuki@example.jp", views=1)
+    finally:
+        consumer.stop()
+    events = [i for i in items if i["kind"] == "event"]
+    assert {e["data"]["type"] for e in events} >= {"identified", "page_view"}
+    view = next(e for e in events if e["data"]["type"] == "page_view")
+    assert "nurture_c" not in view["data"]["properties"]["url"]
+    assert view["data"]["properties"]["utm_source"] == "mail"
