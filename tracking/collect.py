@@ -9,6 +9,7 @@ more tightly. Accepted hits go to the buffer and the answer is 204 at once.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -93,27 +94,43 @@ class RateLimiter:
 
 
 class SiteDirectory:
-    """Active sites by key, re-read from the database at most every ``SITES_TTL``."""
+    """Active sites by key, re-read from the database at most every ``SITES_TTL``.
+
+    An unknown key re-reads sooner (a site registered a moment ago), at most every
+    ``RECHECK`` seconds, so a stream of bogus keys cannot turn into a stream of queries.
+    """
+
+    RECHECK = 2.0
 
     def __init__(self, database: Database) -> None:
         self._database = database
         self._sites: dict[str, tuple[frozenset[str], bool]] = {}
-        self._read_at = 0.0
+        self._origins: frozenset[str] = frozenset()
+        self._read_at = float("-inf")
+        self._reading: asyncio.Lock | None = None
 
     async def get(self, site_key: str) -> tuple[frozenset[str], bool] | None:
         """Return the site's allowed origins and whether it honours Do-Not-Track."""
-        if time.monotonic() - self._read_at > SITES_TTL.total_seconds() or (
-            site_key not in self._sites
-            and time.monotonic() - self._read_at > 2  # a site created a moment ago
-        ):
-            self._sites = await run_in_threadpool(self._load)
-            self._read_at = time.monotonic()
+        age = time.monotonic() - self._read_at
+        if age > SITES_TTL.total_seconds() or (site_key not in self._sites and age > self.RECHECK):
+            await self._refresh()
         return self._sites.get(site_key)
 
     async def origins(self) -> frozenset[str]:
         """Every origin some active site allows."""
-        await self.get("")
-        return frozenset(o for origins, _ in self._sites.values() for o in origins)
+        if time.monotonic() - self._read_at > SITES_TTL.total_seconds():
+            await self._refresh()
+        return self._origins
+
+    async def _refresh(self) -> None:
+        if self._reading is None:
+            self._reading = asyncio.Lock()
+        async with self._reading:  # one query, however many requests are waiting for it
+            if time.monotonic() - self._read_at <= self.RECHECK:
+                return
+            self._sites = await run_in_threadpool(self._load)
+            self._origins = frozenset(o for origins, _ in self._sites.values() for o in origins)
+            self._read_at = time.monotonic()
 
     def _load(self) -> dict[str, tuple[frozenset[str], bool]]:
         with self._database.sessions() as session:
