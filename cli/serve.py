@@ -20,7 +20,6 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import ExitStack, asynccontextmanager
 from datetime import datetime, timedelta
-from functools import partial
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -56,7 +55,7 @@ from workers import email as email_actors  # noqa: F401 - declares email.send
 from workers.broker import build_broker, describe_broker
 from workers.jobs import standard_jobs
 from workers.leadership import leadership_for
-from workers.relay import relay
+from workers.relay import coalesced_relay
 from workers.runtime import Runtime, install, uninstall
 from workers.scheduler import LeaderScheduler
 from workers.tracking import TrackingConsumer
@@ -105,10 +104,10 @@ def run_up(host: str, port: int) -> None:
         stack.callback(uninstall)
 
         app = create_app(settings, database)
-        app.state.relay = partial(relay, runtime)
+        app.state.relay = coalesced_relay(runtime)
         app.state.runtime_probes = runtime_probes(settings, broker)
         ingest = TrackingConsumer(
-            database, app.state.tracking_buffer, after_commit=partial(relay, runtime)
+            database, app.state.tracking_buffer, after_commit=coalesced_relay(runtime)
         )
         ingest.start()
         stack.callback(ingest.stop)  # before the database closes: drains the buffer
@@ -192,7 +191,7 @@ def api_app() -> FastAPI:
     runtime = Runtime(settings=settings, database=database, process=identity)
     install(runtime)
     app = create_app(settings, database)
-    app.state.relay = partial(relay, runtime)
+    app.state.relay = coalesced_relay(runtime)
     app.state.runtime_probes = runtime_probes(settings, broker if settings.broker_url else None)
     mount_embedded(app, settings)
     heartbeat = HeartbeatLoop(database, identity, info=lambda: _info(settings, []))
@@ -279,7 +278,7 @@ def _run_worker(settings: Settings, threads: int, queues: list[str]) -> None:
     ingest = TrackingConsumer(
         database,
         buffer_for(settings.resolved_redis_url, embedded=settings.embedded),
-        after_commit=partial(relay, runtime),
+        after_commit=coalesced_relay(runtime),
     )
     declared = broker.get_declared_queues()
     unknown = sorted(set(queues) - declared)
