@@ -10,7 +10,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 from engine.store.models.base import Base
 from engine.store.types import BigId, UTCDateTime
 
-SUPPRESSION_REASONS = ("hard_bounce", "complaint", "unsubscribe", "manual", "invalid")
+SUPPRESSION_REASONS = (
+    "hard_bounce",
+    "soft_bounce",
+    "complaint",
+    "unsubscribe",
+    "manual",
+    "invalid",
+)
 
 
 class Suppression(Base):

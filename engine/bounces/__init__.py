@@ -1,0 +1,1 @@
+"""Bounces and complaints: parse them, classify them, act on them."""
