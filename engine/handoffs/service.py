@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from engine.handoffs.assignment import choose_assignee
 from engine.notifications import service as notifications
 from engine.notifications.text import compose, contact_link, contact_name, render_message
+from engine.scoring.config import active_scoring
 from engine.settings import Settings
 from engine.store.models import Contact, Handoff, User
 from engine.store.models.base import table_of
@@ -52,7 +53,7 @@ def process_handoff(
     if handoff.assignee_id is None:
         choice = choose_assignee(
             session,
-            strategy=str(brief.get("strategy") or "round_robin"),
+            strategy=str(brief["strategy"]) if brief.get("strategy") else None,
             pool=handoff.pool,
             fallback=brief.get("fallback") or {},
             contact=contact,
@@ -60,7 +61,9 @@ def process_handoff(
         )
         handoff.assignee_id = choice.user_id
         handoff.reason = choice.reason
-    handoff.sla_due_at = handoff.created_at + DEFAULT_SLA
+    scoring = active_scoring(session)
+    sla = scoring.sla.accept_within if scoring and scoring.sla else DEFAULT_SLA
+    handoff.sla_due_at = handoff.created_at + sla
     if handoff.assignee_id is None:
         handoff.status = "unassigned"
     assignee = session.get(User, handoff.assignee_id) if handoff.assignee_id else None

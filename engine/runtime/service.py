@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from engine.runtime.advance import AdvanceResult, advance
 from engine.runtime.journeys import CompiledJourneys
 from engine.runtime.routing import live_enrollments, route_events
+from engine.scoring.service import recheck_contacts, score_events
 from engine.segments.membership import refresh_contacts
 
 
@@ -33,6 +34,9 @@ def process_events(
     message_domain: str,
 ) -> EventsResult:
     """Enroll contacts the events trigger and step them at once; offer each event to listeners."""
+    event_ids = list(event_ids)
+    # Scored first, so the segment re-check and the journeys below see the new scores.
+    score_events(session, event_ids, now=now)
     routed = route_events(session, event_ids, now=now, journeys=journeys)
     result = EventsResult(enrolled=routed.enrolled, refused=len(routed.refused))
     steps = [
@@ -65,6 +69,7 @@ def process_contact_changes(
 ) -> AdvanceResult:
     """Re-check segments and re-plan live enrollments: exit_when and goals apply at once."""
     contact_ids = list(contact_ids)
+    recheck_contacts(session, contact_ids, now=now)  # grade and MQL follow attribute changes
     refresh_contacts(session, contact_ids, now=now)
     ids = live_enrollments(session, contact_ids)
     return advance(
