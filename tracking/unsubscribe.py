@@ -19,6 +19,7 @@ from engine.email.templates.filters import language
 from engine.email.unsubscribe import UnsubscribeTarget, find_target, read_token, unsubscribe
 from engine.errors import NotFound
 from engine.store.db import Database
+from tracking.preferences import preferences_section
 
 router = APIRouter(tags=["tracking"], include_in_schema=False)
 
@@ -82,6 +83,9 @@ def confirm_page(token: str, request: Request, database: DatabaseDep) -> HTMLRes
             '<input type="hidden" name="List-Unsubscribe" value="One-Click">'
             f'<button type="submit">{escape(text["button"])}</button></form>'
         )
+    with database.sessions() as session:  # the preference center: every topic, a checkbox each
+        settings = request.app.state.settings
+        body += preferences_section(session, settings, uid, token, _language(request, target))
     return _page(text["title"], body, _language(request, target))
 
 
