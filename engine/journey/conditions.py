@@ -2,14 +2,14 @@
 
 ``cond := {all:[…]} | {any:[…]} | {not: cond} | leaf``. A leaf names what it
 looks at (``attr``, ``prop``, ``entry``, ``event``, ``email``, ``segment``, ``tag``,
-``subscribed``, ``score``) and, for value leaves, exactly one operator.
+``subscribed``, ``score``, ``rfm``) and, for value leaves, exactly one operator.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Annotated, Any, ClassVar, Literal, Self
+from typing import Annotated, Any, ClassVar, Literal, Self, get_args
 
 from pydantic import (
     AfterValidator,
@@ -34,6 +34,11 @@ OPERATORS: tuple[str, ...] = (
 )  # fmt: skip
 COUNT_OPERATORS: tuple[str, ...] = ("eq", "ne", "gt", "gte", "lt", "lte", "between")
 EmailActivity = Literal["sent", "opened", "clicked", "bounced", "unsubscribed"]
+RfmClass = Literal[
+    "champions", "loyal", "potential_loyalists", "new", "promising", "needs_attention",
+    "about_to_sleep", "at_risk", "cannot_lose", "hibernating", "lost",
+]  # fmt: skip
+RFM_CLASSES: tuple[str, ...] = get_args(RfmClass)
 _REF = re.compile(r"^(entry|contact)\.[\w\-]+(\.[\w\-]+)*$")
 _ONE_OPERATOR: dict[str, Any] = {"minProperties": 2, "maxProperties": 2}
 _REF_EXAMPLE = "{ref: entry.<path>} or {ref: contact.<path>}"
@@ -237,6 +242,25 @@ class ScoreLeaf(SpecModel):
     model: Name = "default"
 
 
+class RfmLeaf(SpecModel):
+    """Is the customer in an RFM class: ``{rfm: champions}`` or ``{rfm: [at_risk, lost]}``."""
+
+    tag: ClassVar[str | None] = "cond:rfm"
+    rfm: tuple[RfmClass, ...]
+
+    @field_validator("rfm", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return (value,) if isinstance(value, str) else value
+
+    @field_validator("rfm")
+    @classmethod
+    def _not_empty(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise PydanticCustomError("E112", "'rfm' needs at least one class")
+        return value
+
+
 class AllOf(SpecModel):
     """Every condition holds."""
 
@@ -274,7 +298,7 @@ class NotOf(SpecModel):
 
 _KINDS: tuple[type[SpecModel], ...] = (
     AllOf, AnyOf, NotOf, AttrLeaf, PropLeaf, EntryLeaf, EventLeaf, EmailLeaf,
-    SegmentLeaf, TagLeaf, SubscribedLeaf, ScoreLeaf,
+    SegmentLeaf, TagLeaf, SubscribedLeaf, ScoreLeaf, RfmLeaf,
 )  # fmt: skip
 CONDITION_KEYS: tuple[str, ...] = tuple(str(k.tag).removeprefix("cond:") for k in _KINDS)
 CONDITION_TAGS: frozenset[str] = frozenset(str(k.tag) for k in _KINDS)
@@ -302,7 +326,8 @@ Condition = Annotated[
     | Annotated[SegmentLeaf, Tag("cond:segment")]
     | Annotated[TagLeaf, Tag("cond:tag")]
     | Annotated[SubscribedLeaf, Tag("cond:subscribed")]
-    | Annotated[ScoreLeaf, Tag("cond:score")],
+    | Annotated[ScoreLeaf, Tag("cond:score")]
+    | Annotated[RfmLeaf, Tag("cond:rfm")],
     Discriminator(
         _condition_kind,
         custom_error_type="condition_kind",

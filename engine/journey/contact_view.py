@@ -40,6 +40,7 @@ class ContactView:
     to the question (usually this enrollment's sends plus any unsubscribe).
     ``entry`` is the entry event (``name``, ``properties`` ...) or, for a date
     trigger, the attributes captured at entry; ``entered_at`` is when it happened.
+    ``rfm`` is the customer's stored RFM class (None: no purchases scored).
     """
 
     attributes: Mapping[str, Any] = field(default_factory=dict)
@@ -51,3 +52,4 @@ class ContactView:
     emails: tuple[EmailRecord, ...] = ()
     entry: Mapping[str, Any] = field(default_factory=dict)
     entered_at: datetime | None = None
+    rfm: str | None = None

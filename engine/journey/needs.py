@@ -26,6 +26,7 @@ from engine.journey.conditions import (
     EventLeaf,
     NotOf,
     PropLeaf,
+    RfmLeaf,
     ScoreLeaf,
     SegmentLeaf,
     SubscribedLeaf,
@@ -45,6 +46,7 @@ class ViewNeeds:
     subscriptions: bool = False
     events: bool = False
     emails: bool = False
+    rfm: bool = False
 
     def __or__(self, other: ViewNeeds) -> ViewNeeds:
         return ViewNeeds(
@@ -53,11 +55,14 @@ class ViewNeeds:
             subscriptions=self.subscriptions or other.subscriptions,
             events=self.events or other.events,
             emails=self.emails or other.emails,
+            rfm=self.rfm or other.rfm,
         )
 
 
 NOTHING = ViewNeeds()
-EVERYTHING = ViewNeeds(tags=True, segments=True, subscriptions=True, events=True, emails=True)
+EVERYTHING = ViewNeeds(
+    tags=True, segments=True, subscriptions=True, events=True, emails=True, rfm=True
+)
 
 #: Leaves that read only the contact's row, the entry or the event being handled.
 _ROW_ONLY = (AttrLeaf, PropLeaf, EntryLeaf, ScoreLeaf)
@@ -68,6 +73,7 @@ _LEAF_NEEDS: Mapping[type[BaseModel], ViewNeeds] = {
     SubscribedLeaf: ViewNeeds(subscriptions=True),
     EventLeaf: ViewNeeds(events=True),
     EmailLeaf: ViewNeeds(emails=True),
+    RfmLeaf: ViewNeeds(rfm=True),
 }
 
 

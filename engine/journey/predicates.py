@@ -28,6 +28,7 @@ from engine.journey.conditions import (
     Operators,
     PropLeaf,
     Ref,
+    RfmLeaf,
     ScoreLeaf,
     SegmentLeaf,
     SubscribedLeaf,
@@ -142,6 +143,9 @@ def _compile(condition: Condition) -> _Test:
         model = condition.model
         # A contact nobody has scored yet stands at 0.
         return _value_test(lambda s: s.contact.scores.get(model, 0), condition.score)
+    if isinstance(condition, RfmLeaf):
+        classes = frozenset(condition.rfm)
+        return lambda s: s.contact.rfm in classes
     raise TypeError(f"not a condition: {condition!r}")  # pragma: no cover
 
 

@@ -22,6 +22,7 @@ from engine.store.models import (
     ContactTag,
     Event,
     Message,
+    RfmScore,
     SegmentMembership,
     Subscription,
     TrackingEvent,
@@ -110,6 +111,12 @@ def load_views(
             )
         ):
             unsubscribes[contact_id].append(EmailRecord("unsubscribed", occurred_at))
+    rfm: dict[int, str] = {}
+    if needs.rfm:
+        for contact_id, rfm_class in session.execute(
+            select(RfmScore.contact_id, RfmScore.rfm_class).where(RfmScore.contact_id.in_(ids))
+        ):
+            rfm[contact_id] = rfm_class
     empty: frozenset[str] = frozenset()
     return {
         contact_id: ContactView(
@@ -120,6 +127,7 @@ def load_views(
             scores={"default": float(contact.score)},
             events=tuple(events[contact_id]) if contact_id in events else (),
             emails=tuple(unsubscribes[contact_id]) if contact_id in unsubscribes else (),
+            rfm=rfm.get(contact_id),
         )
         for contact_id, contact in contacts.items()
     }

@@ -40,6 +40,7 @@ from engine.journey.conditions import (
     Operators,
     PropLeaf,
     Ref,
+    RfmLeaf,
     ScoreLeaf,
     SegmentLeaf,
     SubscribedLeaf,
@@ -68,6 +69,7 @@ from engine.store.models import (
     ContactTag,
     Event,
     Message,
+    RfmScore,
     ScoreChange,
     SegmentMembership,
     Subscription,
@@ -163,6 +165,8 @@ class _Compiler:
             )
         if isinstance(condition, ScoreLeaf):
             return self.value_test(self.score(condition.model), condition.score, (*path, "score"))
+        if isinstance(condition, RfmLeaf):
+            return self.related(RfmScore.__table__, RfmScore.rfm_class.in_(condition.rfm))
         raise TypeError(f"not a condition: {condition!r}")  # pragma: no cover
 
     def contact_value(self, path: str) -> SqlValue:

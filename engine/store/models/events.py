@@ -30,5 +30,7 @@ class Event(Base):
     __table_args__ = (
         Index("ix_events_contact_id_occurred_at", "contact_id", "occurred_at"),
         Index("ix_events_type_occurred_at", "type", "occurred_at"),
+        # Segment event counts ("3 page views in 30 days") per contact read only this index.
+        Index("ix_events_contact_id_type_occurred_at", "contact_id", "type", "occurred_at"),
         Index("ix_events_anonymous_id", "anonymous_id"),
     )

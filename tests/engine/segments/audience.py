@@ -21,6 +21,7 @@ from engine.store.models import (
     ContactTag,
     Event,
     Message,
+    RfmScore,
     ScoreChange,
     SegmentMembership,
     Subscription,
@@ -57,11 +58,13 @@ class Person:
     events: list[tuple[str, dict[str, Any], datetime]] = field(default_factory=list)
     mails: list[Mail] = field(default_factory=list)
     score_changes: list[tuple[str, int, datetime]] = field(default_factory=list)
+    rfm: str | None = None
 
 
 def clear(session: Session) -> None:
     """Delete every row the audience touches, children first."""
     for model in (
+        RfmScore,
         TrackingEvent,
         Message,
         ScoreChange,
@@ -101,6 +104,13 @@ def store(session: Session, people: list[Person]) -> list[int]:
                     subscribed=subscribed,
                     changed_at=NOW,
                     source="test",
+                )
+            )
+        if person.rfm is not None:
+            scores = {"recency_days": 1, "frequency": 1, "monetary": 1000, "r": 3, "f": 3, "m": 3}
+            session.execute(
+                insert(RfmScore).values(
+                    contact_id=contact_id, rfm_class=person.rfm, computed_at=NOW, **scores
                 )
             )
         for segment in person.segments:
@@ -195,4 +205,5 @@ def view(person: Person) -> ContactView:
         scores=scores,
         events=tuple(EventRecord(kind, at, props) for kind, props, at in person.events),
         emails=tuple(emails),
+        rfm=person.rfm,
     )

@@ -140,6 +140,7 @@ def people(draw: st.DrawFn) -> Person:
     person.tags = set(draw(st.lists(st.sampled_from(TAGS), unique=True)))
     person.subscriptions = draw(st.dictionaries(st.sampled_from(TOPICS), st.booleans()))
     person.segments = set(draw(st.lists(st.sampled_from(SEGMENTS), unique=True)))
+    person.rfm = draw(st.sampled_from([None, "champions", "at_risk", "lost"]))
     for _ in range(draw(st.integers(0, 4))):
         keys = st.sampled_from(["v", "sku", "total", "signup", "plan", "age"])
         properties = draw(st.dictionaries(keys, st.one_of(values, *TYPED.values())))
@@ -297,6 +298,10 @@ leaves = st.one_of(
     st.builds(lambda s: {"segment": s}, st.sampled_from([*SEGMENTS, "nobody"])),
     st.builds(lambda t: {"tag": t}, st.sampled_from([*TAGS, "none"])),
     st.builds(lambda t: {"subscribed": t}, st.sampled_from([*TOPICS, "none"])),
+    st.builds(
+        lambda c: {"rfm": c},
+        st.one_of(st.sampled_from(["champions", "new"]), st.just(["at_risk", "lost"])),
+    ),
     st.builds(
         lambda c, m: {"score": c, **m},
         count_tests(),

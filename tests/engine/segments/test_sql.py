@@ -105,8 +105,10 @@ def test_relations_match_the_predicate(database):
                 ),
             ],
             score_changes=[("engagement", 40, NOW - timedelta(days=1))],
+            rfm="at_risk",
         ),
-        Person(subscriptions={"offers": True}),
+        Person(subscriptions={"offers": True}, rfm="champions"),
+        Person(),
     ]
     for raw in [
         {"tag": "vip"},
@@ -122,6 +124,9 @@ def test_relations_match_the_predicate(database):
         {"email": "sent", "steps": ["welcome", "nudge"], "within": "1d"},
         {"score": {"gte": 40}, "model": "engagement"},
         {"score": {"eq": 0}},
+        {"rfm": "at_risk"},
+        {"rfm": ["champions", "lost"]},
+        {"not": {"rfm": "champions"}},
     ]:
         assert_parity(database, people, raw)
 
