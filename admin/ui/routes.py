@@ -1,0 +1,16 @@
+"""Mount the admin UI on the app: its pages and the handlers that redirect or refuse."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from admin.ui import contacts, dashboard, health, journeys, login, pages, sales
+
+
+def mount_ui(app: FastAPI) -> None:
+    """Add sign-in, the dashboard and the health page (the stylesheet is mounted with them)."""
+    pages.install(app)
+    for router in (login.router, dashboard.router, health.router):
+        app.include_router(router)
+    for router in (journeys.router, contacts.router, sales.router):
+        app.include_router(router)

@@ -1,0 +1,1 @@
+"""Delivery statistics: metric definitions, hourly rollups kept current, and their queries."""

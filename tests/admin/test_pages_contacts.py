@@ -1,0 +1,116 @@
+"""Contact search and the 360° timeline page through the ASGI app."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from fastapi.testclient import TestClient
+
+from admin.ui.contacts import details
+from engine.store.db import Database
+from tests.admin.conftest import sign_in
+from tests.admin.pages_seed import fast_passwords, seed
+
+__all__ = ["fast_passwords"]
+
+
+def test_details_flatten_one_level_and_skip_empty_values() -> None:
+    assert details({"a": None, "b": {"x": 1, "y": [1, "二"]}, "c": [], "d": "値"}) == [
+        ("b.x", "1"),
+        ("b.y", '[1, "二"]'),
+        ("d", "値"),
+    ]
+
+
+def test_search_by_japanese_name_and_email(
+    ui: TestClient, make_user: Callable[..., str], database: Database
+) -> None:
+    sign_in(ui, make_user())
+    seed(
+        database, rep=make_user("rep@example.jp", "sales"), other_rep=make_user("r2@x.jp", "sales")
+    )
+    by_name = ui.get("/admin/contacts", params={"q": "山田"})
+    assert by_name.status_code == 200
+    assert 'data-email="taro@example.jp"' in by_name.text
+    assert "hanako@example.jp" not in by_name.text
+    assert "山田 太郎" in by_name.text  # family name first
+    by_email = ui.get("/admin/contacts", params={"q": "HANAKO@"})
+    assert 'data-email="hanako@example.jp"' in by_email.text
+    assert "taro@example.jp" not in by_email.text
+    assert "該当するコンタクトはありません" in ui.get("/admin/contacts?q=nobody").text
+
+
+def test_search_pages_by_keyset_cursor(
+    ui: TestClient, make_user: Callable[..., str], database: Database, monkeypatch: object
+) -> None:
+    import admin.ui.contacts as page
+
+    sign_in(ui, make_user())
+    seed(
+        database, rep=make_user("rep@example.jp", "sales"), other_rep=make_user("r2@x.jp", "sales")
+    )
+    monkeypatch.setattr(page, "PAGE_SIZE", 1)  # type: ignore[attr-defined]
+    first = ui.get("/admin/contacts")
+    assert first.text.count("data-email=") == 1 and "taro@example.jp" in first.text
+    found = re.search(r'id="next-page" href="([^"]+)"', first.text)
+    assert found is not None
+    second = ui.get(found.group(1).replace("&amp;", "&"))
+    assert "hanako@example.jp" in second.text and 'data-email="taro' not in second.text
+    assert ui.get("/admin/contacts?cursor=garbage").status_code == 200  # back to page one
+
+
+def test_profile_and_timeline_newest_first_in_the_viewers_zone(
+    ui: TestClient, make_user: Callable[..., str], database: Database
+) -> None:
+    sign_in(ui, make_user())
+    seed(
+        database, rep=make_user("rep@example.jp", "sales"), other_rep=make_user("r2@x.jp", "sales")
+    )
+    page = ui.get("/admin/contacts/taro@example.jp")
+    assert page.status_code == 200
+    html = page.text
+    assert '<h1 id="contact-name">山田 太郎</h1>' in html
+    assert '<dd id="score">72</dd>' in html and '<dd id="grade">A</dd>' in html
+    assert "株式会社ノースウィンド" in html and "seminar" in html
+    assert "unsubscribed" in html and "newsletter" in html  # suppression shown
+    kinds = re.findall(r'data-kind="(\w+)"', html)
+    assert kinds == ["handoff", "stage", "score", "tracking", "event"]
+    assert "料金ページを閲覧" in html
+    assert "Asia/Tokyo" in html
+    stamps = re.findall(r'<time datetime="([^"]+)">([^<]+)</time>', html)
+    assert stamps and stamps[0][0].endswith("+00:00")
+    assert "UTC" not in stamps[0][1]
+
+
+def test_timeline_pages_older_and_survives_a_bad_cursor(
+    ui: TestClient, make_user: Callable[..., str], database: Database, monkeypatch: object
+) -> None:
+    import admin.ui.contacts as page
+
+    sign_in(ui, make_user())
+    seed(
+        database, rep=make_user("rep@example.jp", "sales"), other_rep=make_user("r2@x.jp", "sales")
+    )
+    monkeypatch.setattr(page, "TIMELINE_PAGE", 2)  # type: ignore[attr-defined]
+    first = ui.get("/admin/contacts/taro@example.jp")
+    assert re.findall(r'data-kind="(\w+)"', first.text) == ["handoff", "stage"]
+    older = re.search(r'id="older" href="([^"]+)"', first.text)
+    assert older is not None
+    second = ui.get(older.group(1))
+    assert re.findall(r'data-kind="(\w+)"', second.text) == ["score", "tracking"]
+    bad = ui.get("/admin/contacts/taro@example.jp?before=nonsense")
+    assert bad.status_code == 200 and 'role="alert"' in bad.text
+
+
+def test_sales_sees_only_their_contacts(
+    ui: TestClient, make_user: Callable[..., str], database: Database
+) -> None:
+    rep = make_user("rep@example.jp", "sales")
+    seed(database, rep=rep, other_rep=make_user("r2@x.jp", "sales"))
+    sign_in(ui, rep)
+    listing = ui.get("/admin/contacts")
+    assert "taro@example.jp" in listing.text and "hanako@example.jp" not in listing.text
+    assert ui.get("/admin/contacts/taro@example.jp").status_code == 200
+    assert ui.get("/admin/contacts/hanako@example.jp").status_code == 404
+    assert ui.get("/admin/contacts/nobody@example.jp").status_code == 404
