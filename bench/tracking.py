@@ -221,7 +221,9 @@ def _consumer(context: Context, broker: str) -> Figure:
     floor = rate(count, bare)
     buffer.close()
     database.dispose()
-    console.print(f"  consumer wrote {count:,} buffered hits ({consumer.written:,} rows and events)")
+    console.print(
+        f"  consumer wrote {count:,} buffered hits ({consumer.written:,} rows and events)"
+    )
     return Figure(
         "tracking", f"consumer: {count:,} hits written", "hits/s", ours, "bare INSERT", floor, 1
     )

@@ -7,8 +7,14 @@ from typing import Annotated
 import typer
 
 from cli import access, contacts, journeys, processes, segments, status
+from cli import analytics as analytics_cli
 from cli import bench as bench_cli
+from cli import bounces as bounces_cli
+from cli import broadcasts as broadcasts_cli
 from cli import dkim as dkim_cli
+from cli import handoffs as handoffs_cli
+from cli import lists as lists_cli
+from cli import scoring as scoring_cli
 from cli import sites as sites_cli
 from cli import templates as templates_cli
 from cli import webhooks as webhooks_cli
@@ -40,6 +46,12 @@ app.add_typer(webhooks_cli.app, name="webhooks")
 app.add_typer(sites_cli.app, name="sites")
 app.add_typer(templates_cli.app, name="templates")
 app.add_typer(dkim_cli.app, name="dkim")
+app.add_typer(scoring_cli.app, name="scoring")
+app.add_typer(handoffs_cli.app, name="handoffs")
+app.add_typer(analytics_cli.app, name="analytics")
+app.add_typer(lists_cli.app, name="lists")
+app.add_typer(broadcasts_cli.app, name="broadcasts")
+app.add_typer(bounces_cli.app, name="bounces")
 # -- end of feature sub-commands --
 
 

@@ -89,6 +89,11 @@ def run_up(host: str, port: int) -> None:
             except ConfigurationError as error:
                 fail(error.message)
             stack.callback(capture.stop)
+        if settings.bounce_smtp_port:  # opt-in: only useful where an MX record points here
+            from cli.bounces import receiver_for
+
+            bounces = receiver_for(settings, database, host, settings.bounce_smtp_port)
+            stack.callback(bounces.stop)
         api_key = _seed_once(settings, database) if settings.embedded else None
 
         broker = build_broker(settings)

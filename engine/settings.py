@@ -74,6 +74,16 @@ class Settings(BaseSettings):
         "", description="Domain of VERP bounce addresses bounces+UID@; empty = public URL's host."
     )
     list_id: str = Field("", description="List-Id domain of mail; empty = the public URL's host.")
+    bounce_smtp_port: int = Field(
+        0, ge=0, le=65535, description="Embedded bounce receiver port (0 = not started)."
+    )
+    fbl_addresses: list[str] = Field(
+        default_factory=list, description="Feedback-loop addresses the bounce receiver accepts."
+    )
+    soft_bounce_limit: int = Field(
+        3, ge=1, description="Soft bounces within soft_bounce_window_days that suppress."
+    )
+    soft_bounce_window_days: int = Field(30, ge=1, description="Window for soft_bounce_limit.")
     redis_url: str = Field("", description="Redis for locks and buffers; default: broker_url.")
     log_level: str = "INFO"
     webhook_allow_private: bool = Field(

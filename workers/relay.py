@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 
+from engine.broadcasts.walk import SEND_BROADCAST_EMAIL
 from engine.runtime import outbox
 from engine.runtime.topics import (
     CALL_WEBHOOK,
@@ -30,6 +31,7 @@ HANDLERS: dict[str, Callable[[outbox.Pending], object]] = {
     CALL_WEBHOOK: lambda row: delivery.call_webhook.send(row.payload, row.id),
     NOTIFY: lambda row: delivery.notify.send(row.payload, row.id),
     HANDOFF_CREATED: lambda row: delivery.handoff_created.send(row.payload["handoff_id"], row.id),
+    SEND_BROADCAST_EMAIL: lambda row: email.send_email.send(row.payload["message_ids"], row.id),
 }
 
 

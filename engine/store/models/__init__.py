@@ -1,7 +1,10 @@
 """Every table, importable from one place (Alembic and repositories read ``Base.metadata``)."""
 
 from engine.store.models.access import ROLES, SCOPES, ApiKey, User
+from engine.store.models.analytics import RfmScore
 from engine.store.models.base import Base
+from engine.store.models.bounces import Bounce, InboundMail
+from engine.store.models.broadcasts import Broadcast
 from engine.store.models.contacts import (
     LIFECYCLE_STAGES,
     AnonymousIdentity,
@@ -25,8 +28,16 @@ from engine.store.models.journeys import (
 from engine.store.models.messages import Link, Message, TrackingEvent
 from engine.store.models.operations import ProcessHeartbeat
 from engine.store.models.sales import Handoff, ScoreChange, StageChange
+from engine.store.models.scoring import (
+    DecayRun,
+    HandoffTimer,
+    PoolCursor,
+    ScoredEvent,
+    ScoringConfig,
+)
 from engine.store.models.segments import Segment, SegmentMembership
 from engine.store.models.sites import Site
+from engine.store.models.stats import DeliveryRollup, RollupWatermark
 from engine.store.models.suppressions import SUPPRESSION_REASONS, Suppression
 from engine.store.models.webhooks import Notification, WebhookDelivery
 
@@ -38,14 +49,20 @@ __all__ = [
     "AnonymousIdentity",
     "ApiKey",
     "Base",
+    "Bounce",
+    "Broadcast",
     "ConsentRecord",
     "Contact",
     "ContactList",
     "ContactTag",
+    "DecayRun",
+    "DeliveryRollup",
     "Enrollment",
     "Erasure",
     "Event",
     "Handoff",
+    "HandoffTimer",
+    "InboundMail",
     "Journey",
     "JourneyVersion",
     "Link",
@@ -53,8 +70,13 @@ __all__ = [
     "Message",
     "Notification",
     "OutboxMessage",
+    "PoolCursor",
     "ProcessHeartbeat",
+    "RfmScore",
+    "RollupWatermark",
     "ScoreChange",
+    "ScoredEvent",
+    "ScoringConfig",
     "Segment",
     "SegmentMembership",
     "Site",
