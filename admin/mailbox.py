@@ -18,6 +18,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, Field
 
 from admin.api.deps import Reader
+from admin.ui.i18n import pick_language
 from engine.email.capture import CapturedSummary, list_captured, raw_captured, read_captured
 from engine.errors import NotFound
 from engine.settings import Settings
@@ -131,27 +132,6 @@ def mount_embedded(app: FastAPI, settings: Settings) -> None:
     if settings.embedded:
         app.include_router(pages_router)
         app.include_router(api_router)
-
-
-def pick_language(accept_language: str | None) -> str:
-    """Choose ``ja`` or ``en`` from an Accept-Language header; Japanese wins ties and silence."""
-    best, best_q = "ja", -1.0
-    for item in (accept_language or "").split(","):
-        tag, _, params = item.strip().partition(";")
-        primary = tag.strip().lower().split("-")[0]
-        if primary not in _TEXT:
-            continue
-        q = 1.0
-        for param in params.split(";"):
-            name, _, value = param.strip().partition("=")
-            if name.strip() == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        if q > best_q or (q == best_q and primary == "ja"):
-            best, best_q = primary, q
-    return best if best_q > 0 else "ja"
 
 
 def _settings(request: Request) -> Settings:

@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from collections.abc import Callable, Sequence
 from typing import Any
-
-from aiosmtpd.controller import Controller
 
 from engine.bounces.parse import verp_uid
 from engine.bounces.service import SoftLimit, receive
 from engine.clock import utcnow
-from engine.errors import ConfigurationError
+from engine.email.listener import SmtpListener
 from engine.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -84,70 +81,16 @@ class BounceHandler:
         return len(outcome.verdicts)
 
 
-class _SocketController(Controller):
-    """A Controller serving a socket we bound, so port 0 works and a taken port fails early."""
-
-    def __init__(self, handler: BounceHandler, listener: socket.socket) -> None:
-        host, port = listener.getsockname()[:2]
-        super().__init__(
-            handler,
-            hostname=host,
-            port=port,
-            server_hostname="nurture-bounces",  # skip getfqdn(), a DNS lookup
-            enable_SMTPUTF8=True,
-            decode_data=False,
-            data_size_limit=10 * 1024 * 1024,
-        )
-        self._listener = listener
-
-    def _create_server(self) -> Any:
-        return self.loop.create_server(
-            self._factory_invoker, sock=self._listener, ssl=self.ssl_context
-        )
-
-
-class BounceReceiver:
+class BounceReceiver(SmtpListener):
     """The receiver on ``host:port`` (port 0 = any free one), running in its own thread."""
 
     def __init__(self, handler: BounceHandler, *, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.handler = handler
-        self.host = host
-        self.requested_port = port
-        self._controller: _SocketController | None = None
-
-    @property
-    def port(self) -> int:
-        """The port actually listened on; raise RuntimeError before ``start``."""
-        if self._controller is None:
-            raise RuntimeError("the bounce receiver is not running")
-        return int(self._controller.port)
-
-    def start(self) -> None:
-        """Listen and serve; raise ConfigurationError naming the port if it is taken."""
-        try:
-            listener = socket.create_server((self.host, self.requested_port))
-        except OSError as error:
-            raise ConfigurationError(
-                f"the bounce receiver cannot listen on {self.host}:{self.requested_port}: "
-                f"{error.strerror or error}; choose another port with --port"
-            ) from error
-        controller = _SocketController(self.handler, listener)
-        try:
-            controller.start()
-        except BaseException:
-            listener.close()
-            raise
-        self._controller = controller
-
-    def stop(self) -> None:
-        """Stop serving (idempotent)."""
-        if self._controller is not None:
-            self._controller.stop()
-            self._controller = None
-
-    def __enter__(self) -> BounceReceiver:
-        self.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
+        super().__init__(
+            handler,
+            host=host,
+            port=port,
+            what="the bounce receiver",
+            port_hint="choose another port with --port",
+            server_hostname="nurture-bounces",
+            data_size_limit=10 * 1024 * 1024,
+        )

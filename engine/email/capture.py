@@ -14,7 +14,6 @@ import logging
 import os
 import re
 import secrets
-import socket
 import threading
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -24,9 +23,8 @@ from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 
-from aiosmtpd.controller import Controller
-
 from engine.clock import utcnow
+from engine.email.listener import SmtpListener
 from engine.errors import ConfigurationError, NotFound
 from engine.settings import Settings
 
@@ -250,76 +248,21 @@ class _MailboxHandler:
         return "250 OK captured as " + summary.id
 
 
-class _SocketController(Controller):
-    """A Controller serving a socket we bound, so port 0 works and a taken port fails early."""
-
-    def __init__(self, handler: _MailboxHandler, listener: socket.socket) -> None:
-        host, port = listener.getsockname()[:2]
-        super().__init__(
-            handler,
-            hostname=host,
-            port=port,
-            server_hostname="nurture-capture",  # skip getfqdn(), a DNS lookup
-            enable_SMTPUTF8=True,
-            decode_data=False,  # keep bytes: 8BITMIME is announced and bodies stay exact
-        )
-        self._listener = listener
-
-    def _create_server(self) -> Any:
-        return self.loop.create_server(
-            self._factory_invoker, sock=self._listener, ssl=self.ssl_context
-        )
-
-
-class CaptureServer:
+class CaptureServer(SmtpListener):
     """The SMTP capture on ``host:port`` (port 0 = any free one), running in its own thread."""
 
     def __init__(self, var_dir: Path, *, host: str = CAPTURE_HOST, port: int = 2525) -> None:
+        super().__init__(
+            _MailboxHandler(var_dir),
+            host=host,
+            port=port,
+            what="the SMTP capture",
+            port_hint="set NURTURE_CAPTURE_SMTP_PORT to another port (0 = any free port)",
+            server_hostname="nurture-capture",
+        )
         self.var_dir = var_dir
-        self.host = host
-        self.requested_port = port
-        self._controller: _SocketController | None = None
-
-    @property
-    def port(self) -> int:
-        """The port actually listened on; raise RuntimeError before ``start``."""
-        if self._controller is None:
-            raise RuntimeError("the SMTP capture is not running")
-        return int(self._controller.port)
-
-    @property
-    def address(self) -> str:
-        """``host:port`` of the running capture."""
-        return f"{self.host}:{self.port}"
 
     def start(self) -> None:
-        """Listen and serve; raise ConfigurationError naming the port if it is taken."""
+        """Create the mailbox folder, then listen and serve (see ``SmtpListener.start``)."""
         mailbox_dir(self.var_dir).mkdir(parents=True, exist_ok=True)
-        try:
-            listener = socket.create_server((self.host, self.requested_port))
-        except OSError as error:
-            raise ConfigurationError(
-                f"the SMTP capture cannot listen on {self.host}:{self.requested_port}: "
-                f"{error.strerror or error}; set NURTURE_CAPTURE_SMTP_PORT to another port "
-                "(0 = any free port)"
-            ) from error
-        controller = _SocketController(_MailboxHandler(self.var_dir), listener)
-        try:
-            controller.start()
-        except BaseException:
-            listener.close()
-            raise
-        self._controller = controller
-
-    def stop(self) -> None:
-        """Stop serving (idempotent)."""
-        if self._controller is not None:
-            self._controller.stop()
-            self._controller = None
-
-    def __enter__(self) -> CaptureServer:
-        self.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
+        super().start()

@@ -13,7 +13,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine
 
 from admin.app import create_app
-from admin.mailbox import mount_embedded, pick_language
+from admin.mailbox import mount_embedded
+from admin.ui.i18n import pick_language
 from engine.auth.apikeys import create_api_key
 from engine.clock import utcnow
 from engine.email.capture import CapturedSummary, store_message
