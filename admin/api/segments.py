@@ -1,7 +1,9 @@
-"""Segments: list with member counts, read one with a sample, preview YAML before saving.
+"""Segments: list with member counts, read one with a sample, preview, save and delete.
 
-Definitions are files (``journeys/segments/``) stored by ``nurture segments sync``; the API
-reads them and previews edits, so the admin UI can show "who is in it" before a save.
+Definitions are files (``journeys/segments/``) stored by ``nurture segments sync``, or YAML
+saved through ``PUT /api/segments/{id}`` (the same checks, with findings at their line). A
+preview shows "who is in it" before a save; a saved segment's members are evaluated by the
+next reconcile, within a minute.
 """
 
 from __future__ import annotations
@@ -14,15 +16,18 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from admin.api.deps import Reader, SessionDep
+from admin.api.deps import Reader, SessionDep, Writer
 from admin.api.journeys import DiagnosticOut
 from engine.clock import utcnow
+from engine.errors import FieldProblem, InvalidInput
 from engine.segments import count_matching, sample_matching
 from engine.segments.definitions import (
     CONDITIONS,
+    delete_segment,
     get_segment,
     parse_segment,
     segment_summaries,
+    store_segment,
 )
 from engine.store.models import Contact
 
@@ -124,6 +129,50 @@ def preview(body: PreviewIn, session: SessionDep, _: Reader) -> PreviewOut:
         matching_now=count_matching(session, condition, now),
         sample=_briefs(session, sample_matching(session, condition, now, body.sample)),
     )
+
+
+class SegmentIn(BaseModel):
+    """A segment's YAML to store under the id in the path (its ``id:`` must match)."""
+
+    source: str = Field(max_length=MAX_SOURCE)
+    filename: str | None = Field(None, max_length=500, description="Name findings use.")
+
+
+class SavedOut(BaseModel):
+    """What a save did: ``created``, ``updated`` (members re-evaluated soon) or ``unchanged``."""
+
+    id: str
+    outcome: str
+
+
+@router.put("/{segment_id}", response_model=SavedOut)
+def save(
+    segment_id: Annotated[str, Path(max_length=64)],
+    body: SegmentIn,
+    session: SessionDep,
+    _: Writer,
+) -> SavedOut:
+    """Store a segment; findings are a 422 naming each at ``file:line:col``, nothing stored."""
+    filename = body.filename or f"segments/{segment_id}.yaml"
+    found, diagnostics = parse_segment(body.source, filename, expected_id=segment_id)
+    if found is None:
+        raise InvalidInput(
+            "the segment is not valid",
+            problems=[
+                FieldProblem(f"{d.file}:{d.line}:{d.col} {d.path}", f"{d.code}: {d.message}")
+                for d in diagnostics
+            ],
+        )
+    outcome = store_segment(session, found, now=utcnow())
+    session.commit()
+    return SavedOut(id=segment_id, outcome=outcome)
+
+
+@router.delete("/{segment_id}", status_code=204)
+def remove(segment_id: Annotated[str, Path(max_length=64)], session: SessionDep, _: Writer) -> None:
+    """Delete a segment and its memberships (journeys on it see no further entries)."""
+    delete_segment(session, segment_id)
+    session.commit()
 
 
 def _briefs(session: Session, ids: list[int]) -> list[ContactBrief]:

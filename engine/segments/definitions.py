@@ -12,6 +12,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 from pydantic import TypeAdapter
 from sqlalchemy import delete, func, select
@@ -135,29 +136,8 @@ def sync_segments(
         return report
     stored = {s.id: s for s in session.scalars(select(Segment))}
     for found in files:
-        spec, row = found.spec, stored.get(found.spec.id)
-        if row is None:
-            session.add(
-                Segment(
-                    id=spec.id,
-                    name=spec.name,
-                    description=spec.description,
-                    source=found.source,
-                    condition=found.condition,
-                    checksum=found.checksum,
-                    created_at=now,
-                    updated_at=now,
-                    reconciled_at=None,
-                )
-            )
-            report.created.append(spec.id)
-        elif row.checksum != found.checksum:
-            row.name, row.description, row.source = spec.name, spec.description, found.source
-            row.condition, row.checksum, row.updated_at = found.condition, found.checksum, now
-            row.reconciled_at = None  # members are re-evaluated by the next sweep
-            report.updated.append(spec.id)
-        else:
-            report.unchanged.append(spec.id)
+        outcome = store_segment(session, found, now=now, stored=stored.get(found.spec.id))
+        getattr(report, outcome).append(found.spec.id)
     if prune:
         gone = sorted(stored.keys() - {f.spec.id for f in files})
         if gone:
@@ -166,6 +146,49 @@ def sync_segments(
         report.removed = gone
     session.flush()
     return report
+
+
+def store_segment(
+    session: Session,
+    found: SegmentFile,
+    *,
+    now: datetime,
+    stored: Segment | None = None,
+) -> Literal["created", "updated", "unchanged"]:
+    """Store one checked segment (``stored``: its row, if the caller has it loaded).
+
+    A changed condition clears ``reconciled_at``, so the next sweep re-evaluates members.
+    """
+    spec = found.spec
+    row = stored if stored is not None else session.get(Segment, spec.id)
+    if row is None:
+        session.add(
+            Segment(
+                id=spec.id,
+                name=spec.name,
+                description=spec.description,
+                source=found.source,
+                condition=found.condition,
+                checksum=found.checksum,
+                created_at=now,
+                updated_at=now,
+                reconciled_at=None,
+            )
+        )
+        return "created"
+    if row.checksum == found.checksum:
+        return "unchanged"
+    row.name, row.description, row.source = spec.name, spec.description, found.source
+    row.condition, row.checksum, row.updated_at = found.condition, found.checksum, now
+    row.reconciled_at = None
+    return "updated"
+
+
+def delete_segment(session: Session, segment_id: str) -> None:
+    """Delete a stored segment and its memberships; raise NotFound naming it."""
+    get_segment(session, segment_id)
+    session.execute(delete(SegmentMembership).where(SegmentMembership.segment_id == segment_id))
+    session.execute(delete(Segment).where(Segment.id == segment_id))
 
 
 class SegmentConditions:

@@ -91,3 +91,36 @@ def test_preview_counts_or_reports_findings_at_their_line(
         5,
         "E112",
     )
+
+
+def test_save_then_reconcile_then_delete_a_segment_through_the_api(
+    client, database, key_for, tmp_path: Path
+) -> None:
+    seed(database, tmp_path)
+    marketer, sales = key_for("marketer"), key_for("sales")
+    source = "id: low\nname: 低スコア\ncondition: {score: {lt: 50}}\n"
+
+    created = client.put("/api/segments/low", json={"source": source}, headers=marketer)
+    again = client.put("/api/segments/low", json={"source": source}, headers=marketer)
+    mismatched = client.put("/api/segments/other", json={"source": source}, headers=marketer)
+    broken = client.put(
+        "/api/segments/low",
+        json={"source": "id: low\nname: x\ncondition:\n  any:\n    - {scor: {lt: 5}}\n"},
+        headers=marketer,
+    )
+    forbidden = client.put("/api/segments/low", json={"source": source}, headers=sales)
+    reconcile(database, now=utcnow())
+    stored = client.get("/api/segments/low", headers=sales).json()
+    deleted = client.delete("/api/segments/low", headers=marketer)
+    gone = client.get("/api/segments/low", headers=sales)
+
+    assert (created.json()["outcome"], again.json()["outcome"]) == ("created", "unchanged")
+    assert mismatched.status_code == 422
+    assert "must match" in mismatched.text
+    assert broken.status_code == 422
+    fields = [p["field"] for p in broken.json()["error"]["fields"]]
+    assert fields[0].startswith("segments/low.yaml:5:")
+    assert forbidden.status_code == 403
+    assert stored["members"] == 1
+    assert stored["source"] == source  # the broken save stored nothing
+    assert deleted.status_code == 204 and gone.status_code == 404

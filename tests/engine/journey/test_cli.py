@@ -33,7 +33,7 @@ def test_validate_defaults_to_the_journeys_dir_and_skips_segments(journeys: Path
     result = runner.invoke(app, ["validate"])
 
     assert result.exit_code == 0, result.output
-    assert "7 journeys checked: 0 errors, 0 warnings" in result.stderr
+    assert "8 journeys checked: 0 errors, 0 warnings" in result.stderr
     assert result.stdout == ""
 
 
