@@ -2,7 +2,7 @@
 
 ``cond := {all:[…]} | {any:[…]} | {not: cond} | leaf``. A leaf names what it
 looks at (``attr``, ``prop``, ``entry``, ``event``, ``email``, ``segment``, ``tag``,
-``subscribed``, ``score``, ``rfm``) and, for value leaves, exactly one operator.
+``subscribed``, ``score``, ``rfm``, ``list``) and, for value leaves, exactly one operator.
 """
 
 from __future__ import annotations
@@ -227,6 +227,13 @@ class TagLeaf(SpecModel):
     tag_: Name = Field(alias="tag")
 
 
+class ListLeaf(SpecModel):
+    """Is the contact on a static list: ``{list: seminar-2026-03}`` (the list's key)."""
+
+    tag: ClassVar[str | None] = "cond:list"
+    list_: Name = Field(alias="list")
+
+
 class SubscribedLeaf(SpecModel):
     """Is the contact subscribed to a topic: ``{subscribed: marketing_email}``."""
 
@@ -298,7 +305,7 @@ class NotOf(SpecModel):
 
 _KINDS: tuple[type[SpecModel], ...] = (
     AllOf, AnyOf, NotOf, AttrLeaf, PropLeaf, EntryLeaf, EventLeaf, EmailLeaf,
-    SegmentLeaf, TagLeaf, SubscribedLeaf, ScoreLeaf, RfmLeaf,
+    SegmentLeaf, TagLeaf, SubscribedLeaf, ScoreLeaf, RfmLeaf, ListLeaf,
 )  # fmt: skip
 CONDITION_KEYS: tuple[str, ...] = tuple(str(k.tag).removeprefix("cond:") for k in _KINDS)
 CONDITION_TAGS: frozenset[str] = frozenset(str(k.tag) for k in _KINDS)
@@ -327,7 +334,8 @@ Condition = Annotated[
     | Annotated[TagLeaf, Tag("cond:tag")]
     | Annotated[SubscribedLeaf, Tag("cond:subscribed")]
     | Annotated[ScoreLeaf, Tag("cond:score")]
-    | Annotated[RfmLeaf, Tag("cond:rfm")],
+    | Annotated[RfmLeaf, Tag("cond:rfm")]
+    | Annotated[ListLeaf, Tag("cond:list")],
     Discriminator(
         _condition_kind,
         custom_error_type="condition_kind",

@@ -53,3 +53,4 @@ class ContactView:
     entry: Mapping[str, Any] = field(default_factory=dict)
     entered_at: datetime | None = None
     rfm: str | None = None
+    lists: frozenset[str] = frozenset()

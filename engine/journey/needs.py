@@ -24,6 +24,7 @@ from engine.journey.conditions import (
     EmailLeaf,
     EntryLeaf,
     EventLeaf,
+    ListLeaf,
     NotOf,
     PropLeaf,
     RfmLeaf,
@@ -47,6 +48,7 @@ class ViewNeeds:
     events: bool = False
     emails: bool = False
     rfm: bool = False
+    lists: bool = False
 
     def __or__(self, other: ViewNeeds) -> ViewNeeds:
         return ViewNeeds(
@@ -56,12 +58,19 @@ class ViewNeeds:
             events=self.events or other.events,
             emails=self.emails or other.emails,
             rfm=self.rfm or other.rfm,
+            lists=self.lists or other.lists,
         )
 
 
 NOTHING = ViewNeeds()
 EVERYTHING = ViewNeeds(
-    tags=True, segments=True, subscriptions=True, events=True, emails=True, rfm=True
+    tags=True,
+    segments=True,
+    subscriptions=True,
+    events=True,
+    emails=True,
+    rfm=True,
+    lists=True,
 )
 
 #: Leaves that read only the contact's row, the entry or the event being handled.
@@ -74,6 +83,7 @@ _LEAF_NEEDS: Mapping[type[BaseModel], ViewNeeds] = {
     EventLeaf: ViewNeeds(events=True),
     EmailLeaf: ViewNeeds(emails=True),
     RfmLeaf: ViewNeeds(rfm=True),
+    ListLeaf: ViewNeeds(lists=True),
 }
 
 

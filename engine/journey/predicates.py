@@ -24,6 +24,7 @@ from engine.journey.conditions import (
     EmailLeaf,
     EntryLeaf,
     EventLeaf,
+    ListLeaf,
     NotOf,
     Operators,
     PropLeaf,
@@ -143,6 +144,9 @@ def _compile(condition: Condition) -> _Test:
         model = condition.model
         # A contact nobody has scored yet stands at 0.
         return _value_test(lambda s: s.contact.scores.get(model, 0), condition.score)
+    if isinstance(condition, ListLeaf):
+        key = condition.list_
+        return lambda s: key in s.contact.lists
     if isinstance(condition, RfmLeaf):
         classes = frozenset(condition.rfm)
         return lambda s: s.contact.rfm in classes

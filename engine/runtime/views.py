@@ -19,8 +19,10 @@ from engine.segments import CONTACT_FIELDS
 from engine.store.models import (
     ConsentRecord,
     Contact,
+    ContactList,
     ContactTag,
     Event,
+    ListMember,
     Message,
     RfmScore,
     SegmentMembership,
@@ -117,6 +119,16 @@ def load_views(
             select(RfmScore.contact_id, RfmScore.rfm_class).where(RfmScore.contact_id.in_(ids))
         ):
             rfm[contact_id] = rfm_class
+    lists = (
+        _grouped(
+            session,
+            select(ListMember.contact_id, ContactList.key)
+            .join(ContactList, ContactList.id == ListMember.list_id)
+            .where(ListMember.contact_id.in_(ids)),
+        )
+        if needs.lists
+        else {}
+    )
     empty: frozenset[str] = frozenset()
     return {
         contact_id: ContactView(
@@ -128,6 +140,7 @@ def load_views(
             events=tuple(events[contact_id]) if contact_id in events else (),
             emails=tuple(unsubscribes[contact_id]) if contact_id in unsubscribes else (),
             rfm=rfm.get(contact_id),
+            lists=lists.get(contact_id, empty),
         )
         for contact_id, contact in contacts.items()
     }

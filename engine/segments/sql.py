@@ -36,6 +36,7 @@ from engine.journey.conditions import (
     EmailLeaf,
     EntryLeaf,
     EventLeaf,
+    ListLeaf,
     NotOf,
     Operators,
     PropLeaf,
@@ -66,8 +67,10 @@ from engine.segments.values import (
 )
 from engine.store.models import (
     Contact,
+    ContactList,
     ContactTag,
     Event,
+    ListMember,
     Message,
     RfmScore,
     ScoreChange,
@@ -167,6 +170,11 @@ class _Compiler:
             return self.value_test(self.score(condition.model), condition.score, (*path, "score"))
         if isinstance(condition, RfmLeaf):
             return self.related(RfmScore.__table__, RfmScore.rfm_class.in_(condition.rfm))
+        if isinstance(condition, ListLeaf):
+            keyed = select(ContactList.id).where(ContactList.key == condition.list_)
+            return self.related(
+                ListMember.__table__, ListMember.list_id.in_(keyed.scalar_subquery())
+            )
         raise TypeError(f"not a condition: {condition!r}")  # pragma: no cover
 
     def contact_value(self, path: str) -> SqlValue:

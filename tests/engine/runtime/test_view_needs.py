@@ -95,3 +95,33 @@ def test_a_branch_on_a_segment_or_tag_sees_the_contact_membership(database, segm
         assert route in tags
         assert tags & {"vip-route", "perk-route", "plain-route"} == {route}
         assert session.get(Enrollment, enrollment_id).status == "exited"
+
+
+def test_a_journey_on_a_static_list_loads_the_contacts_lists(database):
+    from engine.journey.needs import ViewNeeds
+    from engine.runtime.views import load_views
+    from engine.store.models import ContactList, ListMember
+
+    on_list = BRANCHING.replace("{segment: vip-customers}", "{list: 展示会}")
+    assert view_needs(spec_of(on_list)).lists
+    with database.unit_of_work() as session:
+        contact = Contact(
+            email="list@example.jp",
+            attributes={},
+            lifecycle_stage="lead",
+            score=0,
+            created_at=NOW,
+            updated_at=NOW,
+        )
+        listed = ContactList(key="展示会", name="展示会来場者", created_at=NOW)
+        session.add_all([contact, listed])
+        session.flush()
+        session.add(
+            ListMember(list_id=listed.id, contact_id=contact.id, added_at=NOW, source="test")
+        )
+        contact_id = contact.id
+    with database.sessions() as session:
+        loaded = load_views(session, [contact_id], now=NOW, needs=ViewNeeds(lists=True))
+        skipped = load_views(session, [contact_id], now=NOW, needs=ViewNeeds())
+    assert loaded[contact_id].lists == frozenset({"展示会"})
+    assert skipped[contact_id].lists == frozenset()

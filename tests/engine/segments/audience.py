@@ -11,15 +11,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, insert
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from engine.journey.contact_view import ContactView, EmailRecord, EventRecord
 from engine.segments import CONTACT_FIELDS
 from engine.store.models import (
     Contact,
+    ContactList,
     ContactTag,
     Event,
+    ListMember,
     Message,
     RfmScore,
     ScoreChange,
@@ -59,11 +61,14 @@ class Person:
     mails: list[Mail] = field(default_factory=list)
     score_changes: list[tuple[str, int, datetime]] = field(default_factory=list)
     rfm: str | None = None
+    lists: set[str] = field(default_factory=set)
 
 
 def clear(session: Session) -> None:
     """Delete every row the audience touches, children first."""
     for model in (
+        ListMember,
+        ContactList,
         RfmScore,
         TrackingEvent,
         Message,
@@ -104,6 +109,19 @@ def store(session: Session, people: list[Person]) -> list[int]:
                     subscribed=subscribed,
                     changed_at=NOW,
                     source="test",
+                )
+            )
+        for key in sorted(person.lists):
+            list_id = session.scalar(select(ContactList.id).where(ContactList.key == key))
+            if list_id is None:
+                list_id = session.execute(
+                    insert(ContactList)
+                    .values(key=key, name=key, created_at=NOW)
+                    .returning(ContactList.id)
+                ).scalar_one()
+            session.execute(
+                insert(ListMember).values(
+                    list_id=list_id, contact_id=contact_id, added_at=NOW, source="test"
                 )
             )
         if person.rfm is not None:
@@ -206,4 +224,5 @@ def view(person: Person) -> ContactView:
         events=tuple(EventRecord(kind, at, props) for kind, props, at in person.events),
         emails=tuple(emails),
         rfm=person.rfm,
+        lists=frozenset(person.lists),
     )

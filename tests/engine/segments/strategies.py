@@ -27,6 +27,7 @@ PATHS = [*KEYS, "nested.x", "nested.y.z", "a.b", "missing", "email.x", "flags.0"
 REF_PATHS = [*SCALAR_KEYS, "first_name", "score", "created_at", "lifecycle_stage"]
 DURATIONS = ["0s", "30m", "1h", "12h", "3d", "1w", "2w"]
 TAGS = ["vip", "trial", "東京"]
+LISTS = ["seminar-2026-03", "展示会"]
 TOPICS = ["news", "offers"]
 SEGMENTS = ["trial_users", "vips"]
 EVENT_TYPES = ["order", "visit"]
@@ -141,6 +142,7 @@ def people(draw: st.DrawFn) -> Person:
     person.subscriptions = draw(st.dictionaries(st.sampled_from(TOPICS), st.booleans()))
     person.segments = set(draw(st.lists(st.sampled_from(SEGMENTS), unique=True)))
     person.rfm = draw(st.sampled_from([None, "champions", "at_risk", "lost"]))
+    person.lists = set(draw(st.lists(st.sampled_from(LISTS), unique=True)))
     for _ in range(draw(st.integers(0, 4))):
         keys = st.sampled_from(["v", "sku", "total", "signup", "plan", "age"])
         properties = draw(st.dictionaries(keys, st.one_of(values, *TYPED.values())))
@@ -298,6 +300,7 @@ leaves = st.one_of(
     st.builds(lambda s: {"segment": s}, st.sampled_from([*SEGMENTS, "nobody"])),
     st.builds(lambda t: {"tag": t}, st.sampled_from([*TAGS, "none"])),
     st.builds(lambda t: {"subscribed": t}, st.sampled_from([*TOPICS, "none"])),
+    st.builds(lambda k: {"list": k}, st.sampled_from([*LISTS, "none"])),
     st.builds(
         lambda c: {"rfm": c},
         st.one_of(st.sampled_from(["champions", "new"]), st.just(["at_risk", "lost"])),

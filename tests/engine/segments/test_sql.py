@@ -107,8 +107,8 @@ def test_relations_match_the_predicate(database):
             score_changes=[("engagement", 40, NOW - timedelta(days=1))],
             rfm="at_risk",
         ),
-        Person(subscriptions={"offers": True}, rfm="champions"),
-        Person(),
+        Person(subscriptions={"offers": True}, rfm="champions", lists={"展示会"}),
+        Person(lists={"展示会", "seminar-2026-03"}),
     ]
     for raw in [
         {"tag": "vip"},
@@ -127,8 +127,29 @@ def test_relations_match_the_predicate(database):
         {"rfm": "at_risk"},
         {"rfm": ["champions", "lost"]},
         {"not": {"rfm": "champions"}},
+        {"list": "展示会"},
+        {"all": [{"list": "展示会"}, {"not": {"list": "seminar-2026-03"}}]},
     ]:
         assert_parity(database, people, raw)
+
+
+def test_a_list_condition_counts_the_members_of_that_list(database):
+    with database.unit_of_work() as session:
+        clear(session)
+        ids = store(
+            session,
+            [
+                Person(lists={"展示会"}),
+                Person(lists={"展示会", "webinar"}),
+                Person(lists={"webinar"}),
+            ],
+        )
+    with database.sessions() as session:
+        on_list = CONDITION.validate_python({"list": "展示会"})
+        assert count_matching(session, on_list, NOW) == 2
+        assert sample_matching(session, on_list, NOW, 5) == ids[:2]
+        nobody = CONDITION.validate_python({"list": "nothing-here"})
+        assert count_matching(session, nobody, NOW) == 0
 
 
 def test_count_and_sample(database):
