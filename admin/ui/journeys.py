@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -262,29 +262,21 @@ def _newest(detail: service.JourneyDetail) -> int | None:
     return detail.versions[-1].version if detail.versions else None
 
 
-@router.post("/{journey_id}/pause")
-def pause(
+#: What the canvas's buttons do: stop new enrollments (contacts already in wait where
+#: they are), or run a paused journey again.
+_STATUS_CHANGES = {"pause": service.pause, "resume": service.resume}
+
+
+@router.post("/{journey_id}/{change}")
+def change_status(
     journey_id: str,
+    change: Literal["pause", "resume"],
     user: Marketing,
     database: Annotated[Database, Depends(get_database)],
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
-    """Stop new enrollments (contacts already in wait where they are)."""
+    """Pause or resume a journey, as ``nurture journeys pause/resume`` does."""
     check_csrf(user, csrf)
     with database.unit_of_work() as session:
-        service.pause(session, journey_id, now=utcnow())
-    return RedirectResponse(f"/admin/journeys/{quote(journey_id)}", status_code=303)
-
-
-@router.post("/{journey_id}/resume")
-def resume(
-    journey_id: str,
-    user: Marketing,
-    database: Annotated[Database, Depends(get_database)],
-    csrf: Annotated[str, Form()] = "",
-) -> Response:
-    """Run a paused journey again."""
-    check_csrf(user, csrf)
-    with database.unit_of_work() as session:
-        service.resume(session, journey_id, now=utcnow())
+        _STATUS_CHANGES[change](session, journey_id, now=utcnow())
     return RedirectResponse(f"/admin/journeys/{quote(journey_id)}", status_code=303)
