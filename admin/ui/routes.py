@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from admin.ui import contacts, dashboard, health, journeys, login, pages, sales
+from admin.ui import (
+    analytics,
+    broadcasts,
+    contacts,
+    dashboard,
+    health,
+    journeys,
+    login,
+    mail_templates,
+    pages,
+    sales,
+    segments,
+)
 
 
 def mount_ui(app: FastAPI) -> None:
@@ -13,4 +25,6 @@ def mount_ui(app: FastAPI) -> None:
     for router in (login.router, dashboard.router, health.router):
         app.include_router(router)
     for router in (journeys.router, contacts.router, sales.router):
+        app.include_router(router)
+    for router in (segments.router, mail_templates.router, broadcasts.router, analytics.router):
         app.include_router(router)
