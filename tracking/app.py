@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import uuid
+import secrets
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -183,7 +183,7 @@ class TrackingApp:
     async def push(self, scope: Scope, hit: dict[str, Any]) -> None:
         """Buffer a hit with its id, time, address and user agent; a failure is only logged."""
         client = scope.get("client")
-        hit["id"] = uuid.uuid4().hex
+        hit["id"] = secrets.token_hex(16)
         hit["at"] = utcnow().isoformat()
         hit["ip"] = kept_ip(client[0] if client else None, self.ip_mode)
         hit["ua"] = _header(scope, b"user-agent")
