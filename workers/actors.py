@@ -35,8 +35,11 @@ def probe(sent_at: str) -> None:
 
 
 @actor(queue_name=JOURNEYS_QUEUE, actor_name="runtime.route_events", max_retries=20)
-def route_events(event_ids: list[int], outbox_id: int | None = None) -> None:
-    """Enroll the contacts these events trigger, step them, and wake enrollments listening."""
+def route_events(event_ids: list[int], outbox_id: int | list[int] | None = None) -> None:
+    """Enroll the contacts these events trigger, step them, and wake enrollments listening.
+
+    ``outbox_id`` is the row (or, when the relay merged rows, the rows) this message carries.
+    """
     runtime = current()
     now = runtime.clock()
     started = time.perf_counter()
@@ -88,7 +91,7 @@ def advance_enrollments(enrollment_ids: list[int]) -> None:
 
 
 @actor(queue_name=JOURNEYS_QUEUE, actor_name="runtime.contacts_changed", max_retries=20)
-def contacts_changed(contact_ids: list[int], outbox_id: int | None = None) -> None:
+def contacts_changed(contact_ids: list[int], outbox_id: int | list[int] | None = None) -> None:
     """Let the live enrollments of changed contacts re-check exit_when and goals."""
     runtime = current()
     now = runtime.clock()

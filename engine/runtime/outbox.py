@@ -90,11 +90,17 @@ def lease_after(attempts: int) -> timedelta:
     return min(lease, MAX_RELAY_LEASE)
 
 
-def mark_done(session: Session, row_id: int | None, *, now: datetime) -> None:
-    """Record, in the consumer's transaction, that the row's work is done."""
-    if row_id is not None:
+def mark_done(session: Session, row_id: int | Collection[int] | None, *, now: datetime) -> None:
+    """Record, in the consumer's transaction, that the row's (or rows') work is done.
+
+    A message may carry several rows' work: the relay merges rows of one topic.
+    """
+    if row_id is None:
+        return
+    ids = [row_id] if isinstance(row_id, int) else list(row_id)
+    if ids:
         table = table_of(OutboxMessage)
-        session.execute(update(table).where(table.c.id == row_id).values(done_at=now))
+        session.execute(update(table).where(table.c.id.in_(ids)).values(done_at=now))
 
 
 def release(session: Session, row_ids: Collection[int], *, now: datetime) -> None:

@@ -73,9 +73,12 @@ class _Cache:
         self._lock = threading.Lock()
         self._specs: dict[str, ScoringSpec] = {}
 
-    def get(self, checksum: str, source: str) -> ScoringSpec | None:
+    def cached(self, checksum: str) -> ScoringSpec | None:
         with self._lock:
-            found = self._specs.get(checksum)
+            return self._specs.get(checksum)
+
+    def get(self, checksum: str, source: str) -> ScoringSpec | None:
+        found = self.cached(checksum)
         if found is not None:
             return found
         spec = load_scoring(source, "stored scoring.yaml").spec
@@ -89,10 +92,17 @@ _CACHE = _Cache()
 
 
 def active_scoring(session: Session) -> ScoringSpec | None:
-    """Return the stored scoring spec, or None when none was synced."""
-    row = session.execute(
-        select(ScoringConfig.checksum, ScoringConfig.source).where(ScoringConfig.key == CURRENT)
-    ).first()
-    if row is None:
+    """Return the stored scoring spec, or None when none was synced.
+
+    Each event batch asks: the checksum is read every time (another process may have
+    synced a new file), the source only when this process has not parsed that version.
+    """
+    current = ScoringConfig.key == CURRENT
+    checksum = session.scalar(select(ScoringConfig.checksum).where(current))
+    if checksum is None:
         return None
-    return _CACHE.get(row[0], row[1])
+    found = _CACHE.cached(checksum)
+    if found is not None:
+        return found
+    source = session.scalar(select(ScoringConfig.source).where(current))
+    return _CACHE.get(checksum, source) if source is not None else None

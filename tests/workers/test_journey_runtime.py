@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from engine.clock import utcnow
+from engine.runtime import outbox
 from engine.store.db import Database
 from engine.store.models import (
     Contact,
@@ -26,7 +27,7 @@ from tests.publishing import publish_source
 from tests.workers.conftest import REDIS_URL, make_settings
 from tests.workers.stack import Stack
 from workers import actors, jobs
-from workers.relay import relay
+from workers.relay import dispatches, relay
 
 SIGNUP = """\
 dsl: journey/v1
@@ -198,3 +199,43 @@ def test_a_lost_routing_message_is_sent_again_after_its_lease(running: Running):
             select(OutboxMessage.attempts).where(OutboxMessage.topic == "events.route")
         )
     assert attempts == 2  # done: never sent again
+
+
+def test_routing_rows_claimed_together_go_as_one_message(running: Running):
+    """Under load the relay merges routing rows: one message, one transaction, all rows done."""
+    running.worker.pause()
+    for email in ("yamada.taro@example.jp", "suzuki.ichiro@example.jp", "takahashi.mei@example.jp"):
+        response = running.client.post(
+            "/api/events",
+            json={"type": "signed_up", "email": email, "properties": {"plan": "pro"}},
+            headers=running.headers,
+        )
+        assert response.status_code == 202
+    running.broker.flush_all()  # the single messages are lost; the rows are not
+    running.worker.resume()
+    running.offset = timedelta(seconds=31)
+    with running.database.sessions() as session:
+        pending = outbox.claim(session, now=utcnow() + running.offset, topics=["events.route"])
+        session.rollback()  # only looked at: the relay claims them below
+    assert [rows for rows, _ in dispatches(pending)] == [pending]  # one message for all three
+    assert relay(running.runtime) == 3
+    running.settle()
+    assert running.count(Enrollment) == 3
+    with running.database.sessions() as session:
+        done = session.scalars(
+            select(OutboxMessage.done_at).where(OutboxMessage.topic == "events.route")
+        ).all()
+    assert len(done) == 3 and all(done)
+
+
+def test_merged_messages_keep_to_the_limit_and_keep_other_topics_apart():
+    rows = [outbox.Pending(n, "events.route", {"event_ids": list(range(90))}) for n in range(3)]
+    rows.insert(1, outbox.Pending(9, "webhook.call", {"url": "https://crm.example.jp"}))
+    messages = dispatches(rows)
+    assert [[row.id for row in batch] for batch, _ in messages] == [[0, 1], [2], [9]]
+    assert [row.id for row in rows] == [
+        0,
+        1,
+        2,
+        9,
+    ]  # reordered as sent: a failure releases the rest
