@@ -2,23 +2,60 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.settings import Settings
 
+#: A pooled connection idle longer than this is checked before it is handed out.
+IDLE_PING_AFTER = 5.0
 
-def make_engine(url: str, *, pool_size: int = 10) -> Engine:
-    """Create an engine; SQLite gets WAL, foreign keys and a busy timeout for concurrent use."""
+
+def make_engine(
+    url: str, *, pool_size: int = 10, idle_ping_after: float = IDLE_PING_AFTER
+) -> Engine:
+    """Create an engine; SQLite gets WAL, foreign keys and a busy timeout for concurrent use.
+
+    PostgreSQL connections are pinged on checkout only after ``idle_ping_after`` seconds
+    unused: a server restart or an idle timeout is caught before a request sees it, while a
+    busy process (a worker between batches, the API under load) skips the extra round trip
+    a ping on every checkout costs. A connection that breaks while in use invalidates the
+    pool, as SQLAlchemy does on any disconnect, and its unit of work is retried by its caller.
+    """
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size)
+    event.listen(engine, "checkout", partial(_ping_if_idle, idle_ping_after))
+    event.listen(engine, "connect", _note_checkin)  # a new connection needs no ping
+    event.listen(engine, "checkin", _note_checkin)
+    return engine
+
+
+def _ping_if_idle(after: float, dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    returned = record.info.get("checked_in_at")
+    if returned is not None and time.monotonic() - returned < after:
+        return
+    try:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SELECT 1")
+        finally:
+            cursor.close()
+        dbapi_connection.rollback()
+    except Exception as error:  # the pool drops this connection and opens another
+        raise exc.DisconnectionError(str(error)) from error
+
+
+def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
+    record.info["checked_in_at"] = time.monotonic()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
