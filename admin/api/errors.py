@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from engine.errors import (
@@ -99,4 +100,14 @@ def install(app: FastAPI) -> None:
             error_body("http_" + str(error.status_code), str(error.detail)),
             status_code=error.status_code,
             headers=getattr(error, "headers", None),
+        )
+
+    @app.exception_handler(DBAPIError)
+    async def _database_gone(_: Request, error: DBAPIError) -> JSONResponse:
+        if not error.connection_invalidated:
+            raise error  # a real bug: the server error handler answers 500 and logs it
+        return JSONResponse(
+            error_body("database_unavailable", "the database connection was lost; retry"),
+            status_code=503,
+            headers={"Retry-After": "1"},
         )
