@@ -23,6 +23,7 @@ from engine.runtime.journeys import CompiledJourneys
 from engine.settings import Settings
 from engine.store.db import Database
 from engine.tracking.buffer import buffer_for
+from engine.tracking.limits import shared_limits_url
 from tracking import preferences, unsubscribe
 from tracking.app import LinkTargets, create_tracking_app
 from tracking.collect import SiteDirectory
@@ -66,6 +67,7 @@ def create_app(settings: Settings, database: Database) -> FastAPI:
             sites=SiteDirectory(database),
             ip_mode=settings.tracking_ip,
             enabled=settings.tracking_enabled,
+            limits_url=shared_limits_url(settings.resolved_redis_url, embedded=settings.embedded),
         ),
     )
 

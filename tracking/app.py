@@ -27,6 +27,7 @@ from engine.clock import utcnow
 from engine.store.db import Database
 from engine.store.models import Link, Message
 from engine.tracking.buffer import HitBuffer, buffer_for
+from engine.tracking.limits import shared_limits_url
 from engine.tracking.sites import normalize_origin
 from engine.tracking.tokens import read_click_token, read_open_token, visit_token
 from tracking.collect import SiteDirectory, collect_endpoint, snippet
@@ -120,6 +121,7 @@ class TrackingApp:
         ip_mode: IpMode = "truncate",
         enabled: bool = True,
         prefix: str = "",
+        limits_url: str | None = None,
     ) -> None:
         self.keys = list(keys)
         self.prefix = prefix
@@ -136,6 +138,7 @@ class TrackingApp:
                 sites=sites,
                 ip_of=lambda r: kept_ip(r.client.host if r.client else None, ip_mode),
                 enabled=enabled,
+                limits_url=limits_url,
             )
             routes.append(Route("/collect", collect, methods=["POST", "OPTIONS"]))
         # No slash redirects: a tracking URL answers itself or 404s, never points elsewhere.
@@ -202,9 +205,13 @@ def create_tracking_app(
     ip_mode: IpMode = "truncate",
     enabled: bool = True,
     prefix: str = "",
+    limits_url: str | None = None,
 ) -> TrackingApp:
     """Build the tracking app: mounted at ``/t`` by the main app, or on its own with
-    ``prefix="/t"``, which skips a framework's middleware and routing altogether."""
+    ``prefix="/t"``, which skips a framework's middleware and routing altogether.
+
+    ``limits_url`` (Redis) shares the collection endpoint's rate limits between processes.
+    """
     return TrackingApp(
         keys=keys,
         buffer=buffer,
@@ -213,6 +220,7 @@ def create_tracking_app(
         ip_mode=ip_mode,
         enabled=enabled,
         prefix=prefix,
+        limits_url=limits_url,
     )
 
 
@@ -283,4 +291,5 @@ def from_environment() -> TrackingApp:
         ip_mode=settings.tracking_ip,
         enabled=settings.tracking_enabled,
         prefix="/t",
+        limits_url=shared_limits_url(settings.resolved_redis_url, embedded=settings.embedded),
     )

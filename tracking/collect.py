@@ -28,6 +28,7 @@ from starlette.responses import JSONResponse, Response
 from engine.clock import utcnow
 from engine.store.db import Database
 from engine.tracking.buffer import HitBuffer
+from engine.tracking.limits import limiter_for
 from engine.tracking.sites import active_sites
 from engine.tracking.tokens import read_visit_token
 
@@ -70,27 +71,6 @@ class CollectIn(BaseModel):
     site_key: Annotated[str, StringConstraints(max_length=64)]
     anonymous_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
     hits: Annotated[list[HitIn], Field(min_length=1, max_length=MAX_HITS)]
-
-
-class RateLimiter:
-    """At most ``limit`` requests per key in each ``window`` seconds (per process)."""
-
-    def __init__(self, limit: int, window: float = 60.0) -> None:
-        self.limit = limit
-        self.window = window
-        self._counts: dict[str, tuple[float, int]] = {}
-
-    def allow(self, key: str, cost: int = 1) -> bool:
-        """Count ``cost`` requests for ``key``; say whether they fit in its window."""
-        now = time.monotonic()
-        if len(self._counts) > 50_000:  # forget finished windows now and then
-            self._counts = {k: v for k, v in self._counts.items() if now - v[0] < self.window}
-        start, count = self._counts.get(key, (now, 0))
-        if now - start >= self.window:
-            start, count = now, 0
-        count += cost
-        self._counts[key] = (start, count)
-        return count <= self.limit
 
 
 class SiteDirectory:
@@ -146,10 +126,14 @@ def collect_endpoint(
     enabled: bool,
     requests_per_minute: int = 120,
     identifies_per_minute: int = 10,
+    limits_url: str | None = None,
 ) -> Callable[[Request], Awaitable[Response]]:
-    """Build the ``/collect`` endpoint (POST and its CORS preflight)."""
-    requests = RateLimiter(requests_per_minute)
-    identifies = RateLimiter(identifies_per_minute)
+    """Build the ``/collect`` endpoint (POST and its CORS preflight).
+
+    With ``limits_url`` (a Redis URL) the limits are shared by every process serving it.
+    """
+    requests = limiter_for(limits_url, "collect", requests_per_minute)
+    identifies = limiter_for(limits_url, "identify", identifies_per_minute)
 
     async def collect(request: Request) -> Response:
         origin = request.headers.get("origin")
@@ -174,8 +158,8 @@ def collect_endpoint(
         address = ip_of(request)
         key = f"{address}|{payload.site_key}"
         wants_identify = sum(1 for h in payload.hits if h.email or h.token)
-        if not requests.allow(key) or (
-            wants_identify and not identifies.allow(key, wants_identify)
+        if not await requests.allow(key) or (
+            wants_identify and not await identifies.allow(key, wants_identify)
         ):
             return Response(status_code=429, headers=cors | {"Retry-After": "60"})
         dnt = request.headers.get("dnt") == "1" or request.headers.get("sec-gpc") == "1"

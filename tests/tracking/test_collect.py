@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 
 import pytest
+import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -12,7 +15,11 @@ from admin.app import create_app
 from engine.clock import utcnow
 from engine.store.db import Database
 from engine.store.models import AnonymousIdentity, Contact, Event
+from engine.tracking.buffer import MemoryBuffer
+from engine.tracking.limits import RedisLimiter
 from engine.tracking.sites import create_site
+from tracking.app import LinkTargets, create_tracking_app
+from tracking.collect import SiteDirectory
 from workers.tracking import TrackingConsumer
 
 ORIGIN = "https://www.example.jp"
@@ -191,3 +198,49 @@ def test_tracking_switched_off_accepts_and_drops(settings, database, site_key):
     with TestClient(app) as client:
         assert post(client, page).status_code == 204
         assert app.state.tracking_buffer.depth() == 0
+
+
+def test_limits_are_shared_by_every_process_serving_collect(database, site_key):
+    """Two tracking apps (two processes' worth) count one identify limit in Redis."""
+    redis_url = "redis://127.0.0.1:6379/0"
+    client = redis.Redis.from_url(redis_url)
+    try:
+        client.ping()
+    except redis.RedisError:
+        pytest.fail("Redis is not reachable at 127.0.0.1:6379")
+    finally:
+        client.close()
+    while time.time() % 60 > 55:  # all of it inside one minute's window
+        time.sleep(0.5)
+    apps = [
+        create_tracking_app(
+            keys=[b"k" * 32],
+            buffer=MemoryBuffer(),
+            links=LinkTargets(database),
+            sites=SiteDirectory(database),
+            limits_url=redis_url,
+        )
+        for _ in range(2)
+    ]
+    statuses = []
+    with TestClient(apps[0]) as first, TestClient(apps[1]) as second:
+        for n in range(12):
+            hit = {"kind": "identify", "email": f"鈴木{n}@example.jp"}
+            body = {"site_key": site_key, "anonymous_id": ANON, "hits": [hit]}
+            answer = (first if n % 2 else second).post(
+                "/collect",
+                content=json.dumps(body, ensure_ascii=False),
+                headers={"Content-Type": "text/plain", "Origin": ORIGIN},
+            )
+            statuses.append(answer.status_code)
+    # Each process alone would allow 10; together they still allow 10.
+    assert statuses[:10] == [204] * 10 and statuses[10:] == [429, 429]
+
+
+def test_a_limiter_without_redis_counts_in_its_own_process():
+    limiter = RedisLimiter("redis://127.0.0.1:1/0", "identify", limit=2)
+
+    async def three() -> list[bool]:
+        return [await limiter.allow("203.0.113.0|site") for _ in range(3)]
+
+    assert asyncio.run(three()) == [True, True, False]
