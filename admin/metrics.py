@@ -21,7 +21,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
 from admin.api.deps import get_database, get_principal
-from admin.ui.health import tracking_backlog
+from admin.ui.health import tracking_backlog, tracking_lag
 from engine.clock import utcnow
 from engine.errors import PermissionDenied
 from engine.operations.health import RuntimeProbes, runtime_report
@@ -41,6 +41,7 @@ class Snapshot:
     sending: SendingNow
     delivery: dict[str, int]
     tracking_backlog: int | None = None
+    tracking_lag: float | None = None
 
 
 class SnapshotCollector(Collector):
@@ -115,6 +116,12 @@ class SnapshotCollector(Collector):
                 "Tracking hits received but not yet written",
                 self.snapshot.tracking_backlog,
             )
+        if self.snapshot.tracking_lag is not None:
+            yield _gauge(
+                "nurture_tracking_ingest_lag_seconds",
+                "Age of the oldest tracking hit not yet written",
+                self.snapshot.tracking_lag,
+            )
         delivery = CounterMetricFamily(
             "nurture_delivery",
             "Delivery events counted by the rollups, by metric",
@@ -147,7 +154,10 @@ def _allowed(request: Request, database: Annotated[Database, Depends(get_databas
 
 
 def snapshot(
-    database: Database, probes: RuntimeProbes | None, tracking_backlog: int | None = None
+    database: Database,
+    probes: RuntimeProbes | None,
+    tracking_backlog: int | None = None,
+    tracking_lag: float | None = None,
 ) -> Snapshot:
     """Read the runtime report, the send rate and the delivery totals."""
     now = utcnow()
@@ -168,6 +178,7 @@ def snapshot(
             sending=sending_now(session, now=now),
             delivery=delivery,
             tracking_backlog=tracking_backlog,
+            tracking_lag=tracking_lag,
         )
 
 
@@ -177,5 +188,6 @@ def metrics(request: Request, database: Annotated[Database, Depends(get_database
     registry = CollectorRegistry(auto_describe=False)
     probes: RuntimeProbes | None = getattr(request.app.state, "runtime_probes", None)
     backlog = tracking_backlog(request)
-    registry.register(SnapshotCollector(snapshot(database, probes, backlog)))
+    lag = tracking_lag(request)
+    registry.register(SnapshotCollector(snapshot(database, probes, backlog, lag)))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -31,6 +31,7 @@ def health_page(request: Request, user: Marketing, session: SessionDep) -> HTMLR
         checked_at=now,
         sending=sending_now(session, now=now),
         tracking_backlog=tracking_backlog(request),
+        tracking_lag=tracking_lag(request),
     )
 
 
@@ -41,5 +42,16 @@ def tracking_backlog(request: Request) -> int | None:
         return None
     try:
         return buffer.depth()
+    except Exception:  # a health page must answer, whatever Redis does
+        return None
+
+
+def tracking_lag(request: Request) -> float | None:
+    """Seconds the oldest unwritten tracking hit has waited (None when it cannot be read)."""
+    buffer: HitBuffer | None = getattr(request.app.state, "tracking_buffer", None)
+    if buffer is None:
+        return None
+    try:
+        return buffer.lag()
     except Exception:  # a health page must answer, whatever Redis does
         return None

@@ -112,6 +112,8 @@ _WORDS: dict[str, dict[str, str]] = {
         "probe_latency": "プローブ遅延(ms)",
         "checked_at": "確認日時",
         "tracking_backlog": "未処理のトラッキング",
+        "tracking_lag": "トラッキング取り込みの遅れ",
+        "seconds_short": "秒",
     },
     "en": {
         "skip": "Skip to content",
@@ -206,6 +208,8 @@ _WORDS: dict[str, dict[str, str]] = {
         "probe_latency": "Probe latency (ms)",
         "checked_at": "Checked at",
         "tracking_backlog": "Tracking hits waiting",
+        "tracking_lag": "Tracking ingest lag",
+        "seconds_short": "s",
     },
 }
 

@@ -17,10 +17,13 @@ import queue
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 import redis
 import redis.asyncio
+
+from engine.clock import utcnow
 
 #: The stream and the consumer group of tracking hits.
 STREAM = "nurture:tracking:hits"
@@ -54,12 +57,15 @@ class HitBuffer(Protocol):
     def depth(self) -> int:
         """Return how many hits wait to be written (for health and metrics)."""
 
+    def lag(self) -> float:
+        """Return the age in seconds of the oldest hit not yet written (0 when none waits)."""
+
 
 class MemoryBuffer:
     """The embedded mode's buffer: a thread-safe queue inside the one process."""
 
     def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
+        self._queue: queue.Queue[dict[str, Any]] = queue.Queue()
 
     async def push(self, hit: dict[str, Any]) -> None:
         self._queue.put_nowait(hit)
@@ -82,6 +88,13 @@ class MemoryBuffer:
 
     def depth(self) -> int:
         return self._queue.qsize()
+
+    def lag(self) -> float:
+        with self._queue.mutex:  # look at the oldest hit without taking it
+            oldest = self._queue.queue[0]["at"] if self._queue.queue else None
+        if oldest is None:
+            return 0.0
+        return max(0.0, (utcnow() - datetime.fromisoformat(oldest)).total_seconds())
 
 
 class RedisBuffer:
@@ -168,6 +181,17 @@ class RedisBuffer:
     def depth(self) -> int:
         """Stream entries waiting (each one write of one or more hits)."""
         return int(self._sync.xlen(self.stream))
+
+    def lag(self) -> float:
+        """How long the oldest entry has waited, by Redis's clock (entry ids are its times)."""
+        with self._sync.pipeline(transaction=False) as pipe:
+            pipe.xrange(self.stream, count=1)
+            pipe.time()
+            oldest, (seconds, micros) = pipe.execute()
+        if not oldest:
+            return 0.0
+        written_ms = int(_text(oldest[0][0]).split("-", 1)[0])
+        return max(0.0, float(seconds) + float(micros) / 1e6 - written_ms / 1000)
 
     def reclaim_soon(self) -> None:
         """Look for pending hits of silent consumers on the next take (call now and then)."""

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 import redis
 
-from engine.tracking.buffer import ENTRY_HITS, RedisBuffer
+from engine.clock import utcnow
+from engine.tracking.buffer import ENTRY_HITS, MemoryBuffer, RedisBuffer
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -77,3 +80,31 @@ def test_hits_pushed_together_share_one_entry_and_are_acknowledged_together(stre
     assert sorted(t.hit["id"] for t in taken) == sorted(f"h{n}" for n in range(30))
     consumer.done(taken)
     assert consumer.depth() == 0
+
+
+@pytest.mark.redis
+def test_lag_is_the_age_of_the_oldest_unwritten_hit(stream: str):
+    buffer = RedisBuffer(REDIS_URL, consumer="ingest", stream=stream)
+    assert buffer.lag() == 0.0  # nothing waits
+
+    async def push() -> None:
+        await buffer.push(hit(1))
+        await buffer.aclose()
+
+    asyncio.run(push())
+    time.sleep(0.3)
+    waited = buffer.lag()
+    assert 0.25 <= waited < 5
+    buffer.done(buffer.take(10, 0.1))
+    assert buffer.lag() == 0.0  # written and acknowledged: no lag left
+
+
+def test_the_memory_buffer_reports_the_oldest_hits_age():
+    buffer = MemoryBuffer()
+    assert buffer.lag() == 0.0
+    old = {**hit(1), "at": (utcnow() - timedelta(seconds=42)).isoformat()}
+    asyncio.run(buffer.push(old))
+    asyncio.run(buffer.push({**hit(2), "at": utcnow().isoformat()}))
+    assert 42 <= buffer.lag() < 50
+    buffer.take(1, 0)
+    assert buffer.lag() < 5
