@@ -1,5 +1,12 @@
 """How far our verdicts agree with reference labels (Sisimai's) over a labelled corpus.
 
+Every labelled result counts once: its recipient is found or not, and its verdict (hard,
+soft, complaint, auto-reply, delivered) is the same or not. When the reference and we each
+name one recipient of a message but not the same one, the verdicts are still compared
+(it is the same failure) and the miss is listed. Two things are shown but not scored:
+verdicts for recipients the reference does not name (``extras``, a false bounce suppresses
+a good address, so they are worth watching), and messages in which the reference found
+nothing at all, since there the reference, not the parser, may be the one that failed.
 Pure: callers read the files and pass bytes and labels in.
 """
 
@@ -31,7 +38,9 @@ class Agreement:
     others_equal: int = 0
     empty_messages: int = 0
     empty_equal: int = 0
+    extras: int = 0
     misses: list[str] = field(default_factory=list)
+    unscored: list[str] = field(default_factory=list)
 
     @property
     def recipient_rate(self) -> float:
@@ -56,7 +65,9 @@ class Agreement:
                 f"hard/soft  {self.kind_rate:7.2%}  ({self.kind_equal}/{self.bounces})",
                 f"complaint/auto-reply/delivered  {self.other_rate:7.2%}"
                 f"  ({self.others_equal}/{self.others})",
-                f"no-bounce messages  {self.empty_equal}/{self.empty_messages}",
+                f"extra bounce verdicts (recipient not in the reference)  {self.extras}",
+                f"messages the reference found no bounce in  {self.empty_messages}"
+                f" (we agree on {self.empty_equal}; not scored)",
             ]
         )
 
@@ -80,11 +91,18 @@ def _same_recipient(expected: str, verdict: Verdict) -> bool:
 def compare(name: str, raw: bytes, expected: list[dict[str, Any]], into: Agreement) -> None:
     """Parse one message and add how it compares with its labels to ``into``."""
     verdicts = parse_bytes(raw).verdicts
+    bounces = [v for v in verdicts if v.kind in ("hard", "soft")]
     if not expected:
         into.empty_messages += 1
-        if not any(v.kind in ("hard", "soft") for v in verdicts):
+        if not bounces:
             into.empty_equal += 1
+        for v in bounces:
+            into.unscored.append(f"{name}: we say {v.kind}/{v.reason} {v.recipient}")
         return
+    for v in bounces:
+        if not any(_same_recipient(label["recipient"], v) for label in expected):
+            into.extras += 1
+            into.unscored.append(f"{name}: extra {v.kind}/{v.reason} {v.recipient}")
     for label in expected:
         into.results += 1
         matched = next((v for v in verdicts if _same_recipient(label["recipient"], v)), None)

@@ -24,7 +24,6 @@ PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
         (
             r"after MAIL FROM",
             r"sender (?:address )?(?:rejected|refused|denied)",
-            r"rejected by the recipient domain",
         ),
     ),
     (
@@ -113,6 +112,8 @@ PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             r"recipient address rejected(?!: )",
             r"invalid final delivery userid",
             r"did not reach the following recipient",
+            # Exchange Online's directory-based edge blocking: not in the tenant's directory
+            r"recipient address rejected: access denied",
             r"存在し(?:ない|ません)",
             r"宛先(?:が)?不明",
             r"(?:ユーザ|ユーザー|アドレス|宛先)が(?:見つかりません|存在しません)",
@@ -157,6 +158,8 @@ PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     ("networkerror", (r"dns", r"network", r"mx record", r"connection", r"loop")),
     ("mailererror", (r"mailer error", r"command died", r"command failed", r"program")),
     ("systemfull", (r"system (?:is )?full", r"insufficient disk")),
+    # fml (a mailing-list manager) refuses a message it has already seen: a loop, not the address
+    ("systemerror", (r"duplicated message-id", r"mail loop")),
     ("toomanyconn", (r"too many (?:connections|messages|recipients)", r"rate limit")),
 )
 

@@ -1,14 +1,16 @@
 """Read a bounce, complaint or auto-reply into one result per recipient.
 
 Handles RFC 3464 delivery status notifications, RFC 5965 feedback reports (complaints),
-the plain-text bounces many MTAs still send (Postfix, qmail, Exim, Exchange, Japanese
-carriers) and auto-replies. MIME is parsed by the stdlib ``email`` package; only the
+Amazon SES notifications (``ses``), the plain-text bounces many MTAs still send (Postfix,
+qmail, Exim, Exchange, Verizon, Japanese carriers) and auto-replies; what a few systems
+mean by their own words is in ``vendors``. MIME is parsed by the stdlib ``email`` package; only the
 human-readable text of vendor bounces is searched with patterns. Pure: no I/O.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from email import message_from_bytes, message_from_string
 from email.header import decode_header, make_header
@@ -16,9 +18,14 @@ from email.message import Message
 from email.policy import compat32
 from email.utils import getaddresses
 
+from engine.bounces.absence import AFTER_DATA, proves_absence
 from engine.bounces.classify import Kind, find_status, kind_of, reason_of
+from engine.bounces.ses import read_notification
+from engine.bounces.vendors import vendor_reason
 
-_ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+", re.ASCII)
+#: A quoted local part (``"neko..nyaan"@example.jp``) keeps its quotes: without them it is invalid.
+_ADDRESS = re.compile(r"(?:\"[^\"\s@]+\"|[\w.!#$%&'*+/=?^`{|}~-]+)@[\w-]+(?:\.[\w-]+)+", re.ASCII)
+_REPORTING_MTA = re.compile(r"^reporting-mta:[ \t]*(.*)$", re.IGNORECASE | re.MULTILINE)
 _FINAL_RECIPIENT = re.compile(r"^(?:final|original)-recipient:", re.IGNORECASE | re.MULTILINE)
 _PER_RECIPIENT = frozenset(
     {"final-recipient", "original-recipient", "action", "status", "diagnostic-code", "remote-mta"}
@@ -27,7 +34,20 @@ _VERP = re.compile(r"^bounces\+([A-Za-z0-9_-]+)@", re.IGNORECASE)
 _MESSAGE_ID = re.compile(r"<[^<>\s]+@[^<>\s]+>")
 _DAEMONS = re.compile(r"^(?:mailer-daemon|postmaster|mail-daemon|daemon|root|nobody)@", re.I)
 #: Lines where the copy of the returned message starts in plain-text bounces.
-_DAEMON_NAME = re.compile(r"mailer-daemon|postmaster|mail delivery (?:system|subsystem)", re.I)
+_DAEMON_NAME = re.compile(
+    r"mailer-daemon|post_?master|mail delivery (?:system|subsystem)", re.IGNORECASE
+)
+#: The envelope recipient some MTAs (Verizon, Apache James) echo under "Message details".
+_ECHOED_RCPT = re.compile(
+    r"^[ \t]*RCPT TO:[ \t]*<?([\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+)>?[ \t]*$",
+    re.IGNORECASE | re.MULTILINE,
+)
+#: Lines that name the sender, the message or the original's headers, never a recipient.
+_NOT_A_RECIPIENT = re.compile(
+    r"^\s*(?:message-id|in-reply-to|references|from|sender|reply-to|return-path|to|subject)\s*:"
+    r"|\bmail from\b|\bfrom:\s*<",
+    re.IGNORECASE,
+)
 _LISTED = re.compile(
     r"^[ \t]*<?([\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+)>?:?[ \t]*$", re.MULTILINE
 )
@@ -35,21 +55,13 @@ _ORIGINAL_STARTS = re.compile(
     r"^(?:-+ ?(?:this is a copy of|original message|the original message|below this line|"
     r"message header follows|returned message|undelivered message)|"
     r"--- Below this line is a copy of the message|"
-    r"Original message follows|------ ?Original message|"
-    r"Content-Type: message/rfc822|Return-Path:|Received: from|"
+    r"Original (?:message|mail) (?:follows|as follows)|------ ?Original message|"
+    r"Content-Type: message/rfc822|Return-Path:|Received: ?from|"
     r"-+ ?元のメッセージ|-+ ?送信メッセージ)",
     re.IGNORECASE | re.MULTILINE,
 )
-_ADDRESSING_STATUS = re.compile(r"\b[45]\.1\.\d{1,3}\b")
 _SMTP_REPLY = re.compile(r"(?<![\d.])[45]\d\d[ -]")
-_AT_RCPT = re.compile(
-    r"\bRCPT\b|RCPT_TO|does not like recipient|recipient (?:name )?is not recognized",
-    re.IGNORECASE,
-)
-_AFTER_DATA = re.compile(
-    r"after end of data|in reply to (?:end of )?DATA|after DATA",
-    re.IGNORECASE,
-)
+_REPLY_LINE = re.compile(r"^[45]\d\d[ -]")
 _VACATION_SUBJECT = re.compile(
     r"out of (?:the )?office|vacation|auto(?:matic)?[- ]?(?:reply|response)|away from|"
     r"自動応答|自動返信|不在|休暇",
@@ -58,7 +70,7 @@ _VACATION_SUBJECT = re.compile(
 _BOUNCE_SUBJECT = re.compile(
     r"undeliver|delivery (?:status|failure|failed|notification|has failed)|returned mail|"
     r"failure notice|mail delivery|non[- ]?delivery|could not be delivered|error sending|"
-    r"delivery error|not delivered|delivery problem|"
+    r"delivery error|not delivered|delivery problem|loop alert|"
     r"配信不能|配送不能|配信エラー|宛先不明|返送|エラーメール",
     re.IGNORECASE,
 )
@@ -100,7 +112,9 @@ def parse_message(message: Message) -> ParsedMail:
     original = _original_headers(message)
     ids = _MESSAGE_ID.findall(original.get("Message-ID", "") if original else "")
     uids = _verp_uids(original)
-    verdicts = _feedback(message, original)
+    verdicts = _ses_notification(message)
+    if verdicts is None:
+        verdicts = _feedback(message, original, subject)
     if verdicts is None:
         verdicts = _delivery_status(message)
     if not verdicts:
@@ -159,7 +173,8 @@ def _text(part: Message) -> str:
         raw = part.get_payload()
         return raw if isinstance(raw, str) else ""
     charset = part.get_content_charset() or "us-ascii"
-    for candidate in (charset, "utf-8", "iso-2022-jp", "cp932", "latin-1"):
+    # Japanese carriers label EUC-JP bodies as ISO-2022-JP; try the Japanese encodings in turn
+    for candidate in (charset, "utf-8", "iso-2022-jp", "euc-jp", "cp932", "latin-1"):
         try:
             return payload.decode(candidate)
         except (LookupError, UnicodeDecodeError):
@@ -188,7 +203,15 @@ def _unfold(value: str | None) -> str:
 # --- RFC 5965 feedback reports -------------------------------------------------------------
 
 
-def _feedback(message: Message, original: Message | None) -> list[Verdict] | None:
+_HOTMAIL_COMPLAINT = re.compile(r"^\s*complaint about message from\b", re.IGNORECASE)
+
+
+def _feedback(message: Message, original: Message | None, subject: str) -> list[Verdict] | None:
+    if _HOTMAIL_COMPLAINT.search(subject) and original is not None:
+        # Hotmail's junk-mail reports predate ARF: the complained-of message attached, no report
+        recipients = [a.lower() for _, a in getaddresses(original.get_all("To", [])) if "@" in a]
+        recipient = recipients[0] if recipients else ""
+        return [Verdict(recipient, "complaint", "feedback", feedback_type="abuse")]
     for part in message.walk():
         if part.get_content_type() != "message/feedback-report":
             continue
@@ -213,6 +236,28 @@ def _part_text(part: Message) -> str:
         )
         return "\n\n".join(blocks)
     return _text(part)
+
+
+# --- Amazon SES notifications by email -------------------------------------------------------
+
+
+def _ses_notification(message: Message) -> list[Verdict] | None:
+    if message.is_multipart() or message.get_content_maintype() != "text":
+        return None
+    found = read_notification(_text(message))
+    if found is None:
+        return None
+    verdicts = []
+    for row in found:
+        if row.event == "complaint":
+            verdicts.append(
+                Verdict(row.recipient, "complaint", "feedback", feedback_type=row.feedback_type)
+            )
+        else:
+            verdicts.append(
+                _verdict(row.recipient, row.action, row.status, row.diagnostic, row.remote_mta)
+            )
+    return verdicts
 
 
 # --- RFC 3464 delivery status notifications ------------------------------------------------
@@ -246,15 +291,33 @@ def _delivery_status(message: Message) -> list[Verdict]:
     if verdicts and all(not v.diagnostic for v in verdicts):
         report = _report_text(message)
         verdicts = [
-            _verdict(v.recipient, v.action, v.status, _near(report, v.recipient), v.remote_mta)
+            _verdict(
+                v.recipient,
+                v.action,
+                v.status,
+                _near(report, v.recipient, (w.recipient for w in verdicts)),
+                v.remote_mta,
+                report,
+            )
             if v.kind != "not_bounce"
             else v
             for v in verdicts
         ]
     report = _report_text(message)
-    if _AFTER_DATA.search(report):
+    if AFTER_DATA.search(report):
         verdicts = [_after_data(v) for v in verdicts]
-    return verdicts
+    origin = " ".join([_header(message, "From"), *_REPORTING_MTA.findall("\n".join(texts))])
+    return [_by_vendor(v, origin, report) for v in verdicts]
+
+
+def _by_vendor(verdict: Verdict, origin: str, report: str) -> Verdict:
+    """Apply what the system that wrote the notice means by it (see ``vendors``)."""
+    if verdict.kind not in ("hard", "soft"):
+        return verdict
+    reason = vendor_reason(origin, report, verdict.diagnostic)
+    if reason is None or reason == verdict.reason:
+        return verdict
+    return replace(verdict, reason=reason, kind=kind_of(reason, verdict.status, verdict.diagnostic))
 
 
 def _recipient_fields(text: str) -> list[dict[str, str]]:
@@ -290,34 +353,23 @@ def _after_data(verdict: Verdict) -> Verdict:
     return replace(verdict, kind="soft", reason="filtered")
 
 
-def _proves_absence(status: str, diagnostic: str) -> bool:
-    """Whether "user unknown" really means no such mailbox, not a filter's pretext.
-
-    Only an addressing status (x.1.y) or a refusal at RCPT TO proves it (Sisimai's rule
-    too); the same words after DATA or without a command are what content filters say.
-    """
-    if status.startswith(("5.1.", "4.1.")) or _ADDRESSING_STATUS.search(diagnostic):
-        return True  # an addressing status (RFC 3463 x.1.y) says the address itself failed
-    return bool(_AT_RCPT.search(diagnostic))
-
-
 def _verdict(
     recipient: str, action: str, status: str, diagnostic: str, remote: str, context: str = ""
 ) -> Verdict:
     if action in ("delivered", "relayed", "expanded"):
         return Verdict(recipient, "not_bounce", "delivered", action, status, diagnostic, remote)
-    if _AFTER_DATA.search(diagnostic):
-        return _after_data(
-            _verdict(recipient, action, status, _AFTER_DATA.sub("", diagnostic), remote, context)
-        )
-    reason = reason_of(status, diagnostic)
-    if reason == "userunknown" and not _proves_absence(status, f"{diagnostic}\n{context}"):
+    after_data = bool(AFTER_DATA.search(diagnostic))
+    reply = AFTER_DATA.sub("", diagnostic)
+    reason = reason_of(status, reply)
+    if reason == "userunknown" and not proves_absence(
+        recipient, status, reply, context, after_data=after_data
+    ):
         reason = "filtered"
     if action == "delayed" and reason not in ("mailboxfull",):
         reason = "expired"
     return Verdict(
         recipient,
-        kind_of(reason, status, diagnostic),
+        kind_of(reason, status, reply),
         reason,
         action or "failed",
         status,
@@ -333,7 +385,10 @@ def _report_text(message: Message) -> str:
     """The human-readable report: text parts outside the returned message, cut at its copy."""
     texts: list[str] = []
     for part in _leaves(message):
-        if (
+        # a multipart part whose boundary parameter was lost (an unfolded header line, as
+        # Verizon writes it) is left unsplit: its raw text still carries the report
+        unsplit = part.get_content_maintype() == "multipart" and not part.is_multipart()
+        if unsplit or (
             part.get_content_maintype() == "text"
             and part.get_content_type() != "text/rfc822-headers"
         ):
@@ -355,17 +410,39 @@ def _leaves(message: Message) -> list[Message]:
     return [message]
 
 
-def _near(report: str, recipient: str) -> str:
-    """The lines of the report that explain one recipient's failure."""
+def _near(report: str, recipient: str, others: Iterable[str] = ()) -> str:
+    """The lines of the report that explain one recipient's failure.
+
+    The explanation ends where another recipient's starts, or where a second SMTP reply
+    begins (Sendmail lists one reply per line, each about a different host or address).
+    """
     lines = [line.strip() for line in report.splitlines()]
+    others = [o for o in others if o != recipient]
     for index, line in enumerate(lines):
         if recipient in line.lower():
-            window = [w for w in lines[index : index + 6] if w]
+            window = [line]
+            for following in lines[index + 1 : index + 6]:
+                if any(o in following.lower() for o in others) or (
+                    _REPLY_LINE.match(following) and any(_SMTP_REPLY.search(w) for w in window)
+                ):
+                    break
+                if following:
+                    window.append(following)
             if not any(_SMTP_REPLY.search(w) for w in window):
                 # the reply is often further down, under "Technical details" and the like
                 window += [w for w in lines if _SMTP_REPLY.search(w)][:1]
             return " ".join(window)[:1000]
     return " ".join(line for line in lines if line)[:1000]
+
+
+def _mentioned(report: str) -> list[str]:
+    """Addresses the report mentions, leaving out quoted headers and the envelope sender."""
+    found = []
+    for line in report.splitlines():
+        if not _NOT_A_RECIPIENT.search(line):
+            # a quoted address ('user@example.jp') keeps its quote as a valid local-part char
+            found += [a.lstrip("'").lower() for a in _ADDRESS.findall(line)]
+    return list(dict.fromkeys(found))
 
 
 def _text_bounce(message: Message, original: Message | None, subject: str) -> list[Verdict]:
@@ -377,26 +454,28 @@ def _text_bounce(message: Message, original: Message | None, subject: str) -> li
     )
     if not looks_like_bounce:
         return []
+    listed = [m.lower() for m in _LISTED.findall(report) if not _DAEMONS.match(m)]
     recipients = [a for a in failed if a]
+    if listed and not any(a in report.lower() for a in recipients):
+        # the report that carries the diagnostic wins over a header that disagrees with it
+        recipients = listed
+    if not recipients:  # the envelope recipient echoed back ("RCPT TO: address")
+        recipients = [m.lower() for m in _ECHOED_RCPT.findall(report)]
     if not recipients:  # an address alone on its line, or ``<address>:``, names a recipient
-        recipients = [m.lower() for m in _LISTED.findall(report) if not _DAEMONS.match(m)]
+        recipients = listed
     if not recipients:
         ours = {a.lower() for _, a in getaddresses(message.get_all("To", []))}
-        recipients = [
-            a.lower()
-            for a in dict.fromkeys(_ADDRESS.findall(report))
-            if a.lower() not in ours and not _DAEMONS.match(a)
-        ]
+        recipients = [a for a in _mentioned(report) if a not in ours and not _DAEMONS.match(a)]
     if not recipients and original is not None:
         recipients = [a.lower() for _, a in getaddresses(original.get_all("To", [])) if "@" in a]
     verdicts = []
     for recipient in dict.fromkeys(recipients):
-        diagnostic = _near(report, recipient)
+        diagnostic = _near(report, recipient, recipients)
         status = find_status(diagnostic)
         verdicts.append(_verdict(recipient, "failed", status, diagnostic, "", report))
-    if _AFTER_DATA.search(report):
+    if AFTER_DATA.search(report):
         verdicts = [_after_data(v) for v in verdicts]
-    return verdicts
+    return [_by_vendor(v, sender, report) for v in verdicts]
 
 
 # --- auto-replies --------------------------------------------------------------------------
