@@ -9,8 +9,12 @@ the ``email.send`` actor would, recording every outcome. Its messages per second
 figure, as a ratio to smtp-source. Also measured: rendering alone (the template for N
 contacts) against the same baseline, and the child's peak RSS against a bare interpreter's.
 
-``NURTURE_BENCH_RECIPIENTS`` sets N (default 100,000). Postfix is installed if missing
-(``apt-get install postfix``; its service is never started).
+``NURTURE_BENCH_RECIPIENTS`` sets N (default 100,000). ``NURTURE_BENCH_SENDERS`` sets how
+many worker processes share the outbox batches (default 1), as ``nurture worker
+--processes`` would; on SQLite one sender holds the write lock through its batch, so more
+than one helps only on PostgreSQL. Each process keeps ``SESSIONS`` SMTP connections, as
+many as smtp-source opens. Postfix is installed if missing (``apt-get install postfix``;
+its service is never started).
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = "seminar-thanks-ja"
 TOPIC = "seminar_followup"
 SEED_BATCH = 5_000
+#: SMTP sessions: smtp-source's ``-s`` and each Nurture sender's pooled connections.
+SESSIONS = 10
 BROADCAST = f"""\
 id: bench
 name: ベンチマーク配信
@@ -50,6 +56,11 @@ def recipients() -> int:
     return int(os.environ.get("NURTURE_BENCH_RECIPIENTS", "100000"))
 
 
+def senders() -> int:
+    """Sending worker processes, from ``NURTURE_BENCH_SENDERS``."""
+    return max(1, int(os.environ.get("NURTURE_BENCH_SENDERS", "1")))
+
+
 def run(context: Context) -> list[Figure]:
     """Measure smtp-source, then Nurture's broadcast, rendering and RSS."""
     count = recipients()
@@ -60,7 +71,7 @@ def run(context: Context) -> list[Figure]:
     console.print(
         f"  smtp-source {baseline:,.0f} msg/s; Nurture {child['send_rate']:,.0f} msg/s "
         f"(walk {child['walk_seconds']:.1f} s, send {child['send_seconds']:.1f} s, "
-        f"{child['sent']:,} sent); render {child['render_rate']:,.0f}/s; "
+        f"{child['sent']:,} sent by {child['senders']} process(es)); render {child['render_rate']:,.0f}/s; "
         f"peak RSS {child['rss_mb']:.0f} MB"
     )
     figure = _figure(baseline, context.repeat)
@@ -124,7 +135,7 @@ def _smtp_source(folder: Path, count: int) -> float:
     with smtp_sink() as port:
         started = time.perf_counter()
         subprocess.run(
-            [SOURCE, "-s", "10", "-l", "10240", "-m", str(count), f"127.0.0.1:{port}"],
+            [SOURCE, "-s", str(SESSIONS), "-l", "10240", "-m", str(count), f"127.0.0.1:{port}"],
             check=True,
             cwd=folder,
             stdout=subprocess.DEVNULL,
@@ -171,8 +182,6 @@ def worker(database_url: str, port: int, count: int) -> dict[str, Any]:
     from engine.clock import utcnow
     from engine.email.compose import MailIdentity
     from engine.email.dkim import generate_key
-    from engine.email.send import send_messages
-    from engine.email.smtp import SmtpMailer
     from engine.email.templates import Sender, TemplateStore, template_context
     from engine.settings import Settings
     from engine.store.db import Database
@@ -190,6 +199,7 @@ def worker(database_url: str, port: int, count: int) -> dict[str, Any]:
         dkim_selector="bench",
         dkim_domain="nurture.example.jp",
         dkim_private_key_path=key,
+        smtp_connections=SESSIONS,
         _env_file=None,
     )
     database = Database(database_url)
@@ -197,9 +207,6 @@ def worker(database_url: str, port: int, count: int) -> dict[str, Any]:
     _seed(database, count, now)
     templates = TemplateStore(ROOT / "templates")
     identity = MailIdentity.from_settings(settings)
-    mailer = SmtpMailer.from_settings(
-        settings, f"smtp://127.0.0.1:{port}", default_domain="nurture.example.jp"
-    )
     spec, _ = parse_broadcast(BROADCAST, "bench.yaml")
     assert spec is not None
     with database.unit_of_work() as session:
@@ -210,25 +217,24 @@ def worker(database_url: str, port: int, count: int) -> dict[str, Any]:
     advance(database, now=now, message_domain="mail.nurture.example.jp", max_batches=1_000_000)
     walked = time.perf_counter()
     with database.sessions() as session:
-        batches = session.execute(
-            select(OutboxMessage.id, OutboxMessage.payload)
+        batches = session.scalars(
+            select(OutboxMessage.payload)
             .where(OutboxMessage.topic == SEND_BROADCAST_EMAIL)
             .order_by(OutboxMessage.id)
         ).all()
-    sent = 0
-    keys = settings.signing_keys()
-    for _, payload in batches:
-        with database.unit_of_work() as session:
-            report = send_messages(
-                session,
-                payload["message_ids"],
-                now=now,
-                identity=identity,
-                signing_keys=keys,
-                templates=templates,
-                mailer=mailer,
-            )
-        sent += len(report.sent)
+    shares = [[p["message_ids"] for p in batches[i :: senders()]] for i in range(senders())]
+    database.dispose()  # each sender opens its own connections
+    if len(shares) == 1:
+        sent = _send_share(settings, port, now, shares[0])
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # Forked before any SMTP loop thread exists; each child builds its own pool.
+        forking = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(len(shares), mp_context=forking) as executor:
+            n = len(shares)
+            sent = sum(executor.map(_send_share, [settings] * n, [port] * n, [now] * n, shares))
     finished = time.perf_counter()
 
     template = templates.get(TEMPLATE)
@@ -245,16 +251,50 @@ def worker(database_url: str, port: int, count: int) -> dict[str, Any]:
         )
         templates.render(template, context)
     render_seconds = time.perf_counter() - render_started
-    database.dispose()
     shutil.rmtree(folder, ignore_errors=True)
     return {
         "sent": sent,
+        "senders": len(shares),
         "walk_seconds": walked - started,
         "send_seconds": finished - walked,
         "send_rate": count / (finished - started),
         "render_rate": count / render_seconds,
         "rss_mb": peak_rss(),
     }
+
+
+def _send_share(settings: Any, port: int, now: Any, batches: list[list[int]]) -> int:
+    """Send these outbox batches as the ``email.send`` actor would; return how many went out."""
+    from engine.email import pool
+    from engine.email.compose import MailIdentity
+    from engine.email.send import send_messages
+    from engine.email.smtp import SmtpMailer
+    from engine.email.templates import TemplateStore
+    from engine.store.db import Database
+
+    database = Database(settings.resolved_database_url)
+    templates = TemplateStore(ROOT / "templates")
+    identity = MailIdentity.from_settings(settings)
+    mailer = SmtpMailer.from_settings(
+        settings, f"smtp://127.0.0.1:{port}", default_domain="nurture.example.jp"
+    )
+    keys = settings.signing_keys()
+    sent = 0
+    for message_ids in batches:
+        with database.unit_of_work() as session:
+            report = send_messages(
+                session,
+                message_ids,
+                now=now,
+                identity=identity,
+                signing_keys=keys,
+                templates=templates,
+                mailer=mailer,
+            )
+        sent += len(report.sent)
+    pool.close_all()
+    database.dispose()
+    return sent
 
 
 def _seed(database: Any, count: int, now: Any) -> None:

@@ -41,6 +41,7 @@ from cli.status import runtime_probes
 from engine.auth.apikeys import create_api_key
 from engine.clock import utcnow
 from engine.contacts.service import ContactRow, upsert_contacts
+from engine.email import pool
 from engine.email.capture import CaptureServer
 from engine.errors import ConfigurationError
 from engine.events.schemas import EventIn
@@ -138,6 +139,7 @@ def run_up(host: str, port: int) -> None:
 
         worker = dramatiq.Worker(broker, worker_threads=UP_WORKER_THREADS, worker_timeout=250)
         worker.start()
+        stack.callback(pool.close_all)  # runs after the worker stopped (callbacks unwind)
         stack.callback(worker.stop, WORKER_SHUTDOWN_MS)
         heartbeat = HeartbeatLoop(
             database,
@@ -313,6 +315,7 @@ def _run_worker(settings: Settings, threads: int, queues: list[str]) -> None:
             # Messages fetched but not run stay unacknowledged: Redis hands them out again
             # and the sweep finds their enrollments due, so stopping need not wait for it.
             err.print(f"[yellow]warning:[/] broker unreachable while stopping ({error})")
+        pool.close_all()  # QUIT on the pooled SMTP connections once no batch uses them
         heartbeat.stop()
         ingest.stop(drain=False)  # what is left stays in the stream for the other workers
         broker.close()

@@ -75,6 +75,8 @@ class _Queued:
     subject: str | None
     journey_id: str | None
     step_id: str | None
+    broadcast_id: str | None
+    variant: str | None
     attempts: int
     enrollment_id: int | None
     contact_id: int | None
@@ -164,6 +166,8 @@ def _claim(session: Session, message_ids: Sequence[int]) -> list[_Queued]:
             Message.subject,
             Message.journey_id,
             Message.step_id,
+            Message.broadcast_id,
+            Message.variant,
             Message.attempts,
             Message.enrollment_id,
             Message.contact_id,
@@ -206,6 +210,8 @@ def _claim(session: Session, message_ids: Sequence[int]) -> list[_Queued]:
                 subject=row.subject,
                 journey_id=row.journey_id,
                 step_id=row.step_id,
+                broadcast_id=row.broadcast_id,
+                variant=row.variant,
                 attempts=row.attempts,
                 enrollment_id=row.enrollment_id,
                 contact_id=row.contact_id,
@@ -322,15 +328,17 @@ def _prepare(
         postal_address=identity.postal_address,
         locale=template.front.locale,
     )
-    subject = (
-        SubjectSource(message.subject, f"journey {message.journey_id} step {message.step_id}")
-        if message.subject
-        else None
+    where = (
+        f"broadcast {message.broadcast_id}"
+        if message.broadcast_id is not None
+        else f"journey {message.journey_id} step {message.step_id}"
     )
+    subject = SubjectSource(message.subject, where) if message.subject else None
     try:
         rendered = templates.render(template, context, subject=subject)
     except TemplateError as error:
         raise _NotSent("failed", error.message) from None
+    campaign = _campaign_of(message)
     links: dict[int, str] = {}
     if identity.tracking:
         tracked = track(
@@ -339,7 +347,7 @@ def _prepare(
             uid=message.uid,
             public_url=identity.public_url,
             keys=signing_keys,
-            campaign=Campaign(message.journey_id or "direct", message.step_id or message.template),
+            campaign=campaign,
             untracked=[link],
         )
         rendered = replace(rendered, html=tracked.html, text=tracked.text)
@@ -356,13 +364,24 @@ def _prepare(
         unsubscribe_token=token,
         identity=identity,
         topic=topic,
-        campaign=f"{message.journey_id or 'direct'}.{message.step_id or message.template}",
+        campaign=f"{campaign.name}.{campaign.content}",
     )
     return (
         Outgoing(envelope.sender, envelope.recipient, envelope.as_bytes()),
         rendered.subject,
         links,
     )
+
+
+def _campaign_of(message: _Queued) -> Campaign:
+    """What the message's links and ``Feedback-ID`` name: its broadcast, journey, or template.
+
+    A broadcast's mail names the broadcast and its A/B variant (the template when there is
+    none), so its clicks and complaints are counted against it, never as direct mail.
+    """
+    if message.broadcast_id is not None:
+        return Campaign(message.broadcast_id, message.variant or message.template)
+    return Campaign(message.journey_id or "direct", message.step_id or message.template)
 
 
 def _store_links(session: Session, links: dict[int, dict[int, str]]) -> None:

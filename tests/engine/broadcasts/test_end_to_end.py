@@ -11,8 +11,18 @@ from engine.email.send import send_messages
 from engine.email.smtp import SmtpMailer
 from engine.settings import Settings
 from engine.store.db import Database
-from engine.store.models import OutboxMessage, Suppression
-from tests.engine.broadcasts.people import DOMAIN, NOW, PLAIN, add_people, add_person, create
+from engine.store.models import Link, OutboxMessage, Suppression
+from tests.engine.broadcasts.people import (
+    AB,
+    DOMAIN,
+    NOW,
+    PLAIN,
+    TOPIC,
+    add_people,
+    add_person,
+    create,
+    messages,
+)
 from tests.engine.email.smtp_server import SmtpServer
 from tests.engine.email.test_send import TEMPLATES, decoded
 from tests.engine.email.test_send import mail_settings as mail_settings
@@ -63,3 +73,41 @@ def test_a_broadcast_reaches_every_consenting_unsuppressed_member(
         view = show_broadcast(session, broadcast).to_dict()
     assert view["messages"] == {"sent": 4, "suppressed": 1}
     assert view["status"] == "finished"
+
+
+def test_broadcast_mail_names_the_broadcast_and_variant_in_feedback_id_and_links(
+    database: Database, mail_settings: Settings
+) -> None:
+    add_people(database, 5)
+    broadcast = create(database, AB)
+    with database.unit_of_work() as session:
+        send_broadcast(session, broadcast, at=None, now=NOW)
+    advance(database, now=NOW, message_domain=DOMAIN)
+
+    with SmtpServer() as smtp, database.unit_of_work() as session:
+        for payload in session.scalars(
+            select(OutboxMessage.payload).where(OutboxMessage.topic == SEND_BROADCAST_EMAIL)
+        ):
+            send_messages(
+                session,
+                payload["message_ids"],
+                now=NOW,
+                identity=MailIdentity.from_settings(mail_settings),
+                signing_keys=mail_settings.signing_keys(),
+                templates=TEMPLATES,
+                mailer=SmtpMailer(smtp.url, timeout=5, connections=2),
+            )
+        received = list(smtp.received)
+    with database.sessions() as session:
+        targets = session.scalars(select(Link.url).where(Link.position > 0)).all()
+
+    assert received
+    variants = {m.variant for m in messages(database, broadcast)} - {None}
+    for mail in received:
+        feedback = decoded(mail, "Feedback-ID")
+        campaign, _, rest = feedback.partition(":")
+        assert campaign.split(".")[0] == "autumn_ab" and campaign.split(".")[1] in variants
+        assert rest == f"{TOPIC}:nurture"
+        assert decoded(mail, "List-Id") == f"{TOPIC} <{TOPIC}.mail.nurture.example.jp>"
+        assert "direct" not in feedback
+    assert targets and all("utm_campaign=autumn_ab&" in url for url in targets)

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from datetime import UTC, datetime
 from pathlib import Path
 
 import dkim
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from typer.testing import CliRunner
 
 from cli.main import app
 from engine.email.compose import MailIdentity, compose
-from engine.email.dkim import DkimSigner, KeyPair, generate_key
+from engine.email.dkim import SIGNED_HEADERS, DkimSigner, KeyPair, generate_key
 from engine.email.smtp import SmtpMailer
 from engine.email.templates import RenderedEmail, Sender
 from engine.errors import ConfigurationError
@@ -102,7 +105,7 @@ def test_signed_japanese_mail_verifies_as_received_and_a_tampered_unsubscribe_do
 def test_the_signer_is_read_from_settings_and_bad_keys_are_named(
     tmp_path: Path, key: KeyPair
 ) -> None:
-    base = Settings(_env_file=None, var_dir=tmp_path)  # type: ignore[call-arg]
+    base = Settings(_env_file=None, var_dir=tmp_path)
     assert DkimSigner.from_settings(base, default_domain="example.jp") is None
 
     pem = tmp_path / "s1.pem"
@@ -145,3 +148,55 @@ def test_keygen_writes_a_private_key_and_prints_a_record_that_verifies(tmp_path:
         app, ["dkim", "keygen", "--selector", "s1", "--domain", "例え.jp", "--key", str(path)]
     )
     assert again.exit_code == 1 and "already there" in again.output
+
+
+def test_the_signature_is_byte_for_byte_the_one_dkimpy_makes(
+    key: KeyPair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mail = japanese_mail()
+    signed = DkimSigner("s1", "nurture.example.jp", key.private_pem).sign(
+        mail, timestamp=1_795_000_000
+    )
+    monkeypatch.setattr(dkim.time, "time", lambda: 1_795_000_000.0)
+    include = [h for h in SIGNED_HEADERS if h.lower() + b":" in mail.lower()]
+    by_dkimpy = dkim.sign(
+        mail,
+        b"s1",
+        b"nurture.example.jp",
+        key.private_pem,
+        canonicalize=(b"relaxed", b"relaxed"),
+        include_headers=include,
+    )
+
+    assert signed == by_dkimpy + mail
+    assert b"list-unsubscribe : list-unsubscribe-post" in signed
+    assert dkim.verify(signed, dnsfunc=dns_of(key))
+
+
+def test_an_ed25519_key_signs_ed25519_sha256_that_dkimpy_verifies(tmp_path: Path) -> None:
+    private = ed25519.Ed25519PrivateKey.generate()
+    pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    raw_public = private.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+    record = b"v=DKIM1; k=ed25519; p=" + base64.b64encode(raw_public)
+    path = tmp_path / "ed.pem"
+    path.write_bytes(pem)
+    settings = Settings(
+        _env_file=None, var_dir=tmp_path, dkim_selector="ed1", dkim_private_key_path=path
+    )
+    signer = DkimSigner.from_settings(settings, default_domain="nurture.example.jp")
+    assert signer is not None
+
+    signed = signer.sign(japanese_mail())
+
+    def lookup(query: bytes, timeout: int = 5) -> bytes | None:
+        return record if query == b"ed1._domainkey.nurture.example.jp." else None
+
+    assert b"a=ed25519-sha256" in signed
+    assert dkim.verify(signed, dnsfunc=lookup)
+    tampered = signed.replace(b"unsubscribe%20TOKEN", b"unsubscribe%20OTHER")
+    assert tampered != signed
+    assert not dkim.verify(tampered, dnsfunc=lookup)

@@ -124,3 +124,18 @@ def test_an_unreachable_server_defers_quickly() -> None:
     outcomes = mailer.deliver([item("a@example.jp"), item("b@example.jp")])
     assert [o.verdict for o in outcomes] == ["deferred", "deferred"]
     assert "cannot reach 127.0.0.1" in outcomes[0].reply
+
+
+def test_closing_the_pools_quits_their_connections_and_the_next_batch_opens_new_ones() -> None:
+    with FaultySmtp({}) as server:
+        mailer = SmtpMailer(server.url, timeout=2, connections=2)
+        assert [o.verdict for o in mailer.deliver([item("yamada@example.jp")])] == ["sent"]
+        first = set(server.handler.peers)
+
+        pool.close_all()
+        pool.close_all()  # nothing left: a no-op
+        fresh = pool.pool_for(mailer.server, size=2, timeouts=mailer.timeouts)
+        assert fresh.idle == 0
+        assert [o.verdict for o in mailer.deliver([item("sato@example.jp")])] == ["sent"]
+        assert server.handler.peers - first  # a new connection, not the closed one
+        pool.close_all()
