@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from admin.api.deps import get_database
 from admin.ui.auth import CurrentUser, Marketing
-from admin.ui.charts import bar_chart
+from admin.ui.charts import bar_chart, chart_data
 from admin.ui.i18n import words
 from admin.ui.pages import SECURITY_HEADERS, render
 from engine.clock import utcnow
@@ -42,6 +42,17 @@ COLUMNS = (
     "bounce_rate",
 )
 RATES = frozenset({"bounce_rate", "complaint_rate", "click_to_open"})
+#: Series of the dashboard's chart, one bar per metric and time bucket.
+CHARTED = (
+    "sent",
+    "delivered",
+    "bounced_hard",
+    "bounced_soft",
+    "opens_human",
+    "opens_machine",
+    "clicks_human",
+    "clicks_machine",
+)
 TABLES = ("over_time", *BREAKDOWNS)
 
 
@@ -68,18 +79,8 @@ def dashboard(
     """Delivery over the chosen period: totals, alarms, a chart and one table per breakdown."""
     report = _report(database, period, user)
     t = words(user.language)
-    chart = bar_chart(
-        [row.key for row in report.series],
-        {
-            t["sent"]: [float(row.figures["sent"]) for row in report.series],
-            t["unique_opens_human"]: [
-                float(row.figures["unique_opens_human"]) for row in report.series
-            ],
-            t["unique_clicks_human"]: [
-                float(row.figures["unique_clicks_human"]) for row in report.series
-            ],
-        },
-    )
+    keys = [row.key for row in report.series]
+    series = {t[name]: [float(row.figures[name]) for row in report.series] for name in CHARTED}
     return render(
         request,
         "admin_dashboard.html",
@@ -91,7 +92,9 @@ def dashboard(
         columns=COLUMNS,
         rates=RATES,
         tables=TABLES,
-        chart=chart,
+        chart=bar_chart(keys, series),
+        chart_json=chart_data(keys, series),
+        charted=CHARTED,
     )
 
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
+import json
+import re
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -140,3 +143,23 @@ def test_metrics_answer_loopback_without_a_key(settings: Settings, database: Dat
         scraped = local.get("/metrics")
     assert scraped.status_code == 200
     assert 'nurture_delivery_total{metric="sent"} 8.0' in scraped.text
+
+
+def test_dashboard_chart_carries_the_table_figures(
+    ui: TestClient, database: Database, make_user: Callable[..., str]
+) -> None:
+    _plant(database)
+    sign_in(ui, make_user())
+    page = ui.get("/admin/?range=24h").text
+    found = re.search(r'id="chart-delivery"[^>]*data-chart="([^"]*)"', page)
+    assert found is not None
+    chart = json.loads(html.unescape(found.group(1)))
+    series = {s["label"]: s["data"] for s in chart["datasets"]}
+    raw = _raw(database)
+    assert sum(series["送信"]) == raw["sent"]
+    assert sum(series["開封(機械)"]) == raw["opens_machine"]
+    assert sum(series["ハードバウンス"]) == 1
+    cells = re.findall(r'<td class="num" data-metric="opens_machine">(\d+)</td>', page)
+    assert [float(c) for c in cells[: len(chart["labels"])]] == series["開封(機械)"]
+    assert '<script src="/admin/static/vendor/chart.umd.min.js" defer></script>' in page
+    assert "<noscript>" in page  # the SVG for readers without JavaScript
