@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cli import access, contacts, journeys, processes, segments, status
+from cli import access, contacts, journeys, processes, segments, status, why
 from cli import analytics as analytics_cli
 from cli import bench as bench_cli
 from cli import bounces as bounces_cli
@@ -38,6 +38,7 @@ app.command("up")(processes.up)
 app.command("api")(processes.api)
 app.command("worker")(processes.worker)
 app.command("scheduler")(processes.scheduler)
+contacts.app.command("why")(why.why)
 app.add_typer(contacts.app, name="contacts")
 app.command("bench")(bench_cli.bench)
 app.command("status")(status.status)

@@ -207,7 +207,7 @@ def require_role(*roles: str) -> Callable[[CurrentUser], CurrentUser]:
 
 def check_csrf(user: CurrentUser, submitted: str) -> None:
     """Raise CsrfRejected unless ``submitted`` is the session's CSRF token."""
-    if not user.csrf or not hmac.compare_digest(user.csrf, submitted):
+    if not user.csrf or not hmac.compare_digest(user.csrf.encode(), submitted.encode()):
         raise CsrfRejected("form token mismatch")
 
 

@@ -25,6 +25,7 @@ from admin.ui.pages import render
 from engine.clock import utcnow
 from engine.contacts import service
 from engine.contacts.timeline import timeline
+from engine.contacts.why import Explanation, explain, load_facts
 from engine.errors import InvalidInput, NotFound
 from engine.store.db import Database
 from engine.store.models import Contact, Handoff, Suppression
@@ -79,6 +80,10 @@ add_words(
             "kind_handoff": "営業への引き渡し",
             "kind_consent": "同意",
             "bad_cursor": "ページの指定が正しくありません。最初から表示しています。",
+            "why_title": "このメールが届かなかった理由",
+            "why_template": "テンプレート名",
+            "why_ask": "調べる",
+            "why_evidence": "根拠",
         },
         "en": {
             "contacts": "Contacts",
@@ -124,6 +129,10 @@ add_words(
             "kind_handoff": "Sales handoff",
             "kind_consent": "Consent",
             "bad_cursor": "That page marker is not valid; showing the newest entries.",
+            "why_title": "Why didn't this contact get an email?",
+            "why_template": "Template name",
+            "why_ask": "Explain",
+            "why_evidence": "Evidence",
         },
     }
 )
@@ -237,9 +246,14 @@ def contact(
     user: SignedIn,
     database: Annotated[Database, Depends(get_database)],
     before: Annotated[str | None, Query(max_length=300)] = None,
+    template: Annotated[str, Query(max_length=200)] = "",
 ) -> HTMLResponse:
-    """A contact's profile, consent and suppression state, and one page of the timeline."""
+    """A contact's profile, consent and suppression state, and one page of the timeline.
+
+    With ``template``, also why the contact did or did not get that email.
+    """
     bad_cursor = False
+    why: Explanation | None = None
     with database.sessions() as session:
         try:
             found = find_contact(session, email, user)
@@ -251,6 +265,16 @@ def contact(
         except InvalidInput:
             page, bad_cursor = timeline(session, found.id, limit=TIMELINE_PAGE), True
         blocked = suppressions(session, found.email, now=utcnow())
+        if template.strip():
+            facts = load_facts(
+                session,
+                found.id,
+                found.email,
+                template.strip(),
+                journeys=request.app.state.journeys,
+                now=utcnow(),
+            )
+            why = explain(facts)
     return render(
         request,
         "contacts_detail.html",
@@ -261,6 +285,8 @@ def contact(
         details=details,
         suppressions=blocked,
         bad_cursor=bad_cursor,
+        why=why,
+        why_template=template.strip(),
         paged=bool(before) and not bad_cursor,
         self_path=f"/admin/contacts/{quote(found.email, safe='@')}",
     )

@@ -6,12 +6,15 @@ import re
 from collections.abc import Callable
 
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 
 from admin.ui.canvas import StepFigures, StepNode, layout, levels
+from engine.clock import utcnow
+from engine.deploy import service
 from engine.store.db import Database
-from engine.store.models import Journey
+from engine.store.models import Contact, Enrollment, Journey, JourneyVersion, StepRun
 from tests.admin.conftest import csrf_of, sign_in
-from tests.admin.pages_seed import fast_passwords, seed
+from tests.admin.pages_seed import JOURNEY, fast_passwords, seed
 
 __all__ = ["fast_passwords"]
 
@@ -108,3 +111,222 @@ def test_journey_pages_refuse_sales_and_404_unknown(
     sign_in(ui, make_user("rep@example.jp", "sales"))
     assert ui.get("/admin/journeys").status_code == 403
     assert ui.get("/admin/journeys/seminar-ja").status_code == 403
+
+
+EDITED = (
+    JOURNEY.format(name='"セミナー後フォロー 改"')
+    .replace("version: 1", "version: 2")
+    .replace("  done: {type: exit, reason: finished}", "  done: {type: exit, reason: 完了}")
+)
+BROKEN = JOURNEY.format(name='"壊れた版"').replace("next: hot}", "next: nowhere}")
+SPLIT = """\
+dsl: journey/v1
+id: ab-ja
+name: 件名テスト
+version: 1
+triggers:
+  - event: seminar_attended
+goals: [{id: booked, when: {event: demo_booked}}]
+start: ab
+steps:
+  ab:
+    type: split
+    sticky: contact
+    experiment: {goal: booked, window: 14d}
+    paths:
+      - {name: 丁寧, weight: 50, next: mail_a}
+      - {name: 簡潔, weight: 50, next: mail_b}
+  mail_a: {type: tag, add: [a], next: done}
+  mail_b: {type: tag, add: [b], next: done}
+  done: {type: exit, reason: finished}
+"""
+
+
+def _seeded(ui: TestClient, make_user: Callable[..., str], database: Database) -> str:
+    """Sign in as a marketer, seed the seminar journey, and return its page."""
+    sign_in(ui, make_user())
+    seed(
+        database, rep=make_user("rep@example.jp", "sales"), other_rep=make_user("r2@x.jp", "sales")
+    )
+    page: str = ui.get("/admin/journeys/seminar-ja").text
+    return page
+
+
+def _versions(database: Database) -> list[int]:
+    with database.sessions() as session:
+        return sorted(
+            session.scalars(
+                select(JourneyVersion.version).where(JourneyVersion.journey_id == "seminar-ja")
+            )
+        )
+
+
+def test_simulator_shows_the_timeline_of_a_stored_japanese_contact_in_the_users_zone(
+    ui: TestClient, make_user: Callable[..., str], database: Database
+) -> None:
+    page = _seeded(ui, make_user, database)
+    assert 'id="simulator"' in page and "セミナー後フォロー" in page
+    event = '{"type": "seminar_attended", "occurred_at": "2026-03-06T10:00:00Z", "properties": {"会場": "東京"}}'
+    with database.sessions() as session:
+        runs_before = session.scalar(select(func.count()).select_from(StepRun))
+    answer = ui.post(
+        "/admin/journeys/seminar-ja/simulate",
+        data={"csrf": csrf_of(page), "email": "taro@example.jp", "events": event, "until": "7d"},
+    )
+    assert answer.status_code == 200, answer.text
+    rows = re.findall(
+        r'<tr data-step="([^"]+)" data-action="([^"]+)"><td class="when">([^<]+)<', answer.text
+    )
+    steps = [step for step, _, _ in rows]
+    assert "tag_hot" in steps  # 山田 太郎様 scores 72, so the branch takes "then"
+    assert steps.index("wait_1d") < steps.index("tag_hot") < steps.index("done")
+    assert rows[0][2] == "2026/03/06 19:00"  # 10:00 UTC shown in Asia/Tokyo
+    wait_over = next(when for step, _, when in rows if step == "tag_hot")
+    assert wait_over == "2026/03/07 19:00"
+    with database.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(StepRun)) == runs_before
+    unknown = ui.post(
+        "/admin/journeys/seminar-ja/simulate",
+        data={"csrf": csrf_of(page), "email": "nobody@example.jp", "events": event},
+    )
+    assert unknown.status_code == 422
+    assert re.search(r'id="sim-error"[^>]*>[^<]*nobody@example.jp', unknown.text)
+    bad_line = ui.post(
+        "/admin/journeys/seminar-ja/simulate",
+        data={"csrf": csrf_of(page), "email": "taro@example.jp", "events": "\n{壊れた"},
+    )
+    assert bad_line.status_code == 422 and "events line 2:2" in bad_line.text
+
+
+def test_deploy_from_the_editor_stores_the_next_version(
+    ui: TestClient, make_user: Callable[..., str], database: Database
+) -> None:
+    page = _seeded(ui, make_user, database)
+    assert "id: seminar-ja" in page.split('id="editor-source"')[1].split("</textarea>")[0]
+    checked = ui.post(
+        "/admin/journeys/seminar-ja/editor",
+        data={"csrf": csrf_of(page), "source": EDITED, "action": "validate"},
+    )
+    assert checked.status_code == 200
+    assert "v2" in checked.text and 'id="diff-summary">~1 step' in checked.text
+    assert _versions(database) == [1]  # validating stores nothing
+    deployed = ui.post(
+        "/admin/journeys/seminar-ja/editor",
+        data={"csrf": csrf_of(page), "source": EDITED, "action": "deploy"},
+    )
+    assert deployed.status_code == 303
+    assert deployed.headers["location"] == "/admin/journeys/seminar-ja?deployed=2"
+    assert _versions(database) == [1, 2]
+    shown = ui.get(deployed.headers["location"]).text
+    assert 'id="deployed"' in shown and "reason: 完了" in shown
+    with database.sessions() as session:
+        journey = session.get(Journey, "seminar-ja")
+        assert journey is not None and journey.active_version == 2
+
+
+def test_invalid_yaml_is_shown_at_its_line_and_stores_nothing(
+    ui: TestClient, make_user: Callable[..., str], database: Database
+) -> None:
+    page = _seeded(ui, make_user, database)
+    refused = ui.post(
+        "/admin/journeys/seminar-ja/editor",
+        data={"csrf": csrf_of(page), "source": BROKEN, "action": "deploy"},
+    )
+    assert refused.status_code == 422
+    line = BROKEN.splitlines().index("  wait_1d: {type: wait, duration: 1d, next: nowhere}") + 1
+    finding = re.search(
+        r'<li class="finding error" data-line="(\d+)"><a href="#E\d+"><code>(\d+):(\d+)</code>',
+        refused.text,
+    )
+    assert finding is not None and int(finding.group(2)) == line
+    assert f'<li id="E{line}" class="marked error"><code>' in refused.text
+    assert "nowhere" in refused.text and "壊れた版" in refused.text  # the edit is kept
+    syntax = ui.post(
+        "/admin/journeys/seminar-ja/editor",
+        data={"csrf": csrf_of(page), "source": "id: seminar-ja\nsteps: [\n", "action": "deploy"},
+    )
+    assert syntax.status_code == 422 and 'class="finding error"' in syntax.text
+    assert _versions(database) == [1]
+
+
+def test_editor_and_simulator_refuse_bad_csrf_sales_and_other_journeys(
+    ui: TestClient, make_user: Callable[..., str], database: Database
+) -> None:
+    page = _seeded(ui, make_user, database)
+    other = EDITED.replace("id: seminar-ja", "id: another-ja")
+    moved = ui.post(
+        "/admin/journeys/seminar-ja/editor",
+        data={"csrf": csrf_of(page), "source": other, "action": "deploy"},
+    )
+    assert moved.status_code == 422 and 'id="other-journey"' in moved.text
+    for path, data in (
+        ("editor", {"csrf": "bad", "source": EDITED, "action": "deploy"}),
+        ("simulate", {"csrf": "bad", "email": "taro@example.jp"}),
+    ):
+        assert ui.post(f"/admin/journeys/seminar-ja/{path}", data=data).status_code == 403
+    assert _versions(database) == [1]
+    ui.cookies.clear()
+    sign_in(ui, make_user("sato@example.jp", "sales"))
+    token = csrf_of(ui.get("/admin/").text)
+    sales = ui.post(
+        "/admin/journeys/seminar-ja/editor",
+        data={"csrf": token, "source": EDITED, "action": "deploy"},
+    )
+    assert sales.status_code == 403
+    assert _versions(database) == [1]
+
+
+def test_ab_results_show_rates_uplift_and_confidence(
+    ui: TestClient, make_user: Callable[..., str], database: Database
+) -> None:
+    sign_in(ui, make_user())
+    now = utcnow().replace(microsecond=0)
+    with database.unit_of_work() as session:
+        plan = service.plan_deploy(session, [("ab-ja.yaml", SPLIT)])
+        service.apply_deploy(session, plan, now=now, published_by="test")
+        # 丁寧: 200 of 1,000 booked; 簡潔: 250 of 1,000 (z = 2.68, confidence 99.3 %)
+        for path, people, booked in (("mail_a", 1000, 200), ("mail_b", 1000, 250)):
+            for n in range(people):
+                contact = Contact(
+                    email=f"{path}-{n}@example.jp",
+                    first_name="一郎",
+                    last_name="鈴木",
+                    attributes={},
+                    created_at=now,
+                    updated_at=now,
+                )
+                session.add(contact)
+                session.flush()
+                enrollment = Enrollment(
+                    journey_id="ab-ja",
+                    version=1,
+                    contact_id=contact.id,
+                    status="exited",
+                    step="done",
+                    entry={},
+                    state={},
+                    entered_at=now,
+                    updated_at=now,
+                    exit_reason="finished",
+                )
+                session.add(enrollment)
+                session.flush()
+                steps = ["ab", path, "done"] + (["goal:booked"] if n < booked else [])
+                session.add_all(
+                    StepRun(
+                        enrollment_id=enrollment.id,
+                        step=s,
+                        attempt=1,
+                        status="done",
+                        started_at=now,
+                    )
+                    for s in steps
+                )
+    html = ui.get("/admin/journeys/ab-ja").text
+    table = re.search(r'<table class="ab" id="ab-ab".*?</table>', html, re.S)
+    assert table is not None
+    rows = dict(re.findall(r'<tr data-variant="([^"]+)">(.*?)</tr>', table.group(0), re.S))
+    assert 'class="num entered">1,000<' in rows["丁寧"] and 'class="num rate">20%<' in rows["丁寧"]
+    assert 'class="num conversions">250<' in rows["簡潔"]
+    assert 'class="num uplift">+25.0%<' in rows["簡潔"]
+    assert 'class="num confidence">99.3%<' in rows["簡潔"]
