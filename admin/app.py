@@ -16,6 +16,7 @@ from admin.api import handoffs as handoffs_api
 from admin.api import notifications as notifications_api
 from admin.api import sites as sites_api
 from admin.api import stats as stats_api
+from admin.api import templates as templates_api
 from admin.api import webhooks as webhooks_api
 from admin.metrics import router as metrics_router
 from admin.ui.routes import mount_ui
@@ -52,6 +53,7 @@ def create_app(settings: Settings, database: Database) -> FastAPI:
     app.include_router(analytics_api.router)
     app.include_router(broadcasts_api.router)
     app.include_router(bounces_api.router)
+    app.include_router(templates_api.router)
     app.include_router(metrics_router)  # loopback, or an admin/marketer key
     mount_ui(app)  # the admin UI: /admin/login, /admin/, /admin/health
     app.include_router(unsubscribe.router)  # public: one-click unsubscribe (RFC 8058)

@@ -27,7 +27,7 @@ _templates = Environment(
 
 #: Admin pages: our own scripts, styles and images only; forms post back here; never framed.
 ADMIN_CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-src 'self'; "
     "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 SECURITY_HEADERS = {

@@ -147,6 +147,21 @@ class Comparison(Operators):
     model_config = ConfigDict(json_schema_extra={"minProperties": 1, "maxProperties": 1})
     operators: ClassVar[tuple[str, ...]] = COUNT_OPERATORS
 
+    @model_validator(mode="after")
+    def _numbers(self) -> Self:
+        op, operand = self.operator
+        for value in operand if op == "between" else (operand,):
+            if isinstance(value, Ref) or (
+                isinstance(value, int | float) and not isinstance(value, bool)
+            ):
+                continue
+            raise PydanticCustomError(
+                "E112",
+                "{op} compares a count or score with a number, found {found}",
+                {"op": op, "found": repr(value)},
+            )
+        return self
+
 
 class AttrLeaf(Operators):
     """Compare a contact attribute: ``{attr: lifecycle_stage, in: [customer, sql]}``."""

@@ -7,12 +7,15 @@ page that shows them is opened in Chromium, which must raise no dialog and log n
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 from playwright.sync_api import Browser, ConsoleMessage, Dialog
 
 from admin.app import create_app
 from admin.mailbox import mount_landing
+from engine.clock import utcnow
+from engine.segments.definitions import parse_segment, store_segment
 from engine.settings import Settings
 from engine.store.db import Database
 from tests.admin.pages_seed import fast_passwords, seed
@@ -31,6 +34,13 @@ def test_planted_payloads_never_run_on_any_page(
     marketer = make_user(family_name=MARK[:100])
     rep = make_user("rep@example.jp", "sales")
     seeded = seed(database, rep=rep, other_rep=make_user("rep2@example.jp", "sales"), mark=MARK)
+    with database.unit_of_work() as session:
+        segment = f"id: planted\nname: {json.dumps(MARK)}\ncondition: {{score: {{gte: 0}}}}\n"
+        found, problems = parse_segment(segment, "planted.yaml")
+        assert found is not None, problems
+        store_segment(session, found, now=utcnow())
+    # Production mode previews mail only with a postal address, as it sends it.
+    settings = settings.model_copy(update={"postal_address": "東京都千代田区 " + MARK})
     app = create_app(settings, database)
     mount_landing(app, settings)
     dialogs: list[str] = []
@@ -73,6 +83,9 @@ def test_planted_payloads_never_run_on_any_page(
                 "/admin/sales?tab=team&status=all",
                 f"/admin/sales/{seeded.mine}",
                 f"/admin/sales/{seeded.others}",
+                "/admin/segments",
+                "/admin/segments/planted",
+                f"/admin/templates/seminar-thanks-ja?contact={seeded.taro}",
             )
         ):
             page.goto(base + path)
@@ -84,6 +97,11 @@ def test_planted_payloads_never_run_on_any_page(
             assert page.locator("main script").count() == 0, path
             assert page.locator("a[href^='javascript:']").count() == 0, path
             screenshot(page, f"admin-xss-{n}")
+            if path.startswith("/admin/templates/"):
+                framed = page.frame_locator("#preview-frame").locator("body")
+                assert "<script>alert(1)</script>" in (framed.text_content() or "")
+                assert framed.locator("script").count() == 0
+                assert framed.locator("img[src='x']").count() == 0
         context.close()
     assert dialogs == []
     assert errors == []

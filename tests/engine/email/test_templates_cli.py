@@ -1,4 +1,4 @@
-"""``nurture templates check|preview`` as a user runs them: output, line numbers, exit codes."""
+"""``nurture templates check|preview|send-test`` as a user runs them: output, exit codes."""
 
 from __future__ import annotations
 
@@ -11,15 +11,18 @@ from pathlib import Path
 from engine.clock import utcnow
 from engine.contacts.service import ContactRow, upsert_contacts
 from engine.store.db import Database
+from tests.engine.email.smtp_server import Script, SmtpServer
 
 NURTURE = str(Path(sys.executable).with_name("nurture"))
 ROOT = Path(__file__).resolve().parents[3]
 
 
 def run(
-    cwd: Path, *args: str, database: Database | None = None
+    cwd: Path, *args: str, database: Database | None = None, smtp_url: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NURTURE_")}
+    if smtp_url is not None:
+        env["NURTURE_SMTP_URL"] = smtp_url
     env["COLUMNS"] = "300"  # keep Rich from wrapping the lines we look for
     if database is not None:
         env["NURTURE_DATABASE_URL"] = database.url
@@ -117,3 +120,40 @@ def test_preview_renders_a_template_for_a_contact(tmp_path: Path, database: Data
     assert "〒100-0001 東京都千代田区千代田1-1" in text.stdout
     assert html.returncode == 0 and html.stdout.lstrip().startswith("<!doctype html>")
     assert missing.returncode == 1 and "no contact 'nobody@example.jp'" in missing.stderr
+
+
+def test_send_test_mails_the_rendering_to_the_tester(tmp_path: Path, database: Database) -> None:
+    with database.unit_of_work() as session:
+        upsert_contacts(
+            session,
+            [ContactRow(email="hanako.sato@example.jp", first_name="花子", last_name="佐藤")],
+            now=utcnow(),
+            reason="test",
+        )
+    cwd = project(tmp_path)
+    args = ("send-test", "seminar-thanks-ja", "-c", "hanako.sato@example.jp")
+
+    # The server refuses the first recipient only.
+    with SmtpServer(Script(rcpt=["550 5.1.1 no such user"])) as server:
+        refused = run(
+            cwd, *args, "--to", "gone@nurture.example.jp", database=database, smtp_url=server.url
+        )
+        sent = run(
+            cwd, *args, "--to", "tester@nurture.example.jp", database=database, smtp_url=server.url
+        )
+        bad_to = run(cwd, *args, "--to", "not an address", database=database, smtp_url=server.url)
+        received = list(server.received)
+
+    assert sent.returncode == 0, sent.stderr
+    assert "to tester@nurture.example.jp" in sent.stdout
+    assert refused.returncode == 1 and "550 5.1.1" in refused.stderr, refused
+    assert bad_to.returncode == 1 and "--to:" in bad_to.stderr
+    (mail,) = received
+    assert mail.rcpt_tos == ["tester@nurture.example.jp"]
+    message = mail.message
+    assert message["Subject"] == "[TEST] 佐藤 様、本日はセミナーへのご参加ありがとうございました"
+    assert message["To"] == "tester@nurture.example.jp"
+    assert "List-Unsubscribe" in message and "/u/preview" in message["List-Unsubscribe"]
+    html = message.get_body(("html",)).get_content()
+    assert "佐藤 花子 様" in html
+    assert "/t/c/" not in html and "/t/o/" not in html  # a test is never tracked

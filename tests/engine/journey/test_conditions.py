@@ -182,6 +182,10 @@ def test_compile_any_is_exit_when() -> None:
         ({"email": "read"}, "Input should be"),
         ({"attr": "x", "within_last": "1mo"}, "months or years"),
         ({"atr": "x", "eq": 1}, "expected a condition"),
+        ({"score": {"gte": "many"}}, "gte compares a count or score with a number, found 'many'"),
+        ({"score": {"eq": True}}, "found True"),
+        ({"score": {"between": [1, "50"]}}, "found '50'"),
+        ({"event": "page_view", "count": {"gte": "三"}}, "found '三'"),
     ],
 )
 def test_malformed_conditions_are_rejected(data: dict[str, Any], message: str) -> None:
