@@ -24,6 +24,7 @@ from engine.contacts.schemas import (
     Tag,
 )
 from engine.contacts.timeline import KINDS, TimelinePage, timeline
+from engine.contacts.why import explain, load_facts
 from engine.errors import FieldProblem, InvalidInput
 
 router = APIRouter(prefix="/api/contacts", tags=["contacts"])
@@ -153,6 +154,43 @@ def get_timeline(
     contact = service.get_contact(session, _email(email), owner_id=_owner_scope(principal))
     return timeline(
         session, contact.id, limit=limit, before=before, kinds=set(kind) if kind else None
+    )
+
+
+class WhyOut(BaseModel):
+    """The first reason the contact did or did not get a template's mail, and the evidence.
+
+    ``code``: sent, skipped, suppressed, failed, bounced, queued, unsubscribed, no_journey,
+    never_enrolled, waiting or exited (see docs/admin-pages.md).
+    """
+
+    template: str
+    code: str
+    reason: str
+    evidence: list[str]
+
+
+@router.get("/{email}/why", response_model=WhyOut)
+def get_why(
+    email: EmailPath,
+    template: Annotated[str, Query(min_length=1, max_length=100, description="Template name.")],
+    session: SessionDep,
+    principal: Reader,
+    request: Request,
+) -> WhyOut:
+    """Why the contact did or did not get email ``template``: the same answer as the page."""
+    contact = service.get_contact(session, _email(email), owner_id=_owner_scope(principal))
+    facts = load_facts(
+        session,
+        contact.id,
+        contact.email,
+        template,
+        journeys=request.app.state.journeys,
+        now=utcnow(),
+    )
+    found = explain(facts)
+    return WhyOut(
+        template=template, code=found.code, reason=found.reason, evidence=list(found.evidence)
     )
 
 

@@ -27,6 +27,7 @@ from engine.runtime import enroll as enroll_service
 from engine.runtime import simulate as simulate_service
 from engine.runtime.stats import step_counts
 from engine.settings import Settings
+from engine.stats.splits import ab_results
 
 router = APIRouter(prefix="/api/journeys", tags=["journeys"])
 
@@ -308,6 +309,63 @@ def stats(journey_id: JourneyIdPath, session: SessionDep, _: Reader) -> list[Ste
     service.get_journey(session, journey_id)  # 404 with a "did you mean" for a wrong id
     counts = step_counts(session, journey_id)
     return [StepStatsOut(version=v, step=s, **asdict(c)) for (v, s), c in sorted(counts.items())]
+
+
+class AbComparisonOut(BaseModel):
+    """A path against the control: its conversion rate with a 95 % Wilson interval, the
+    uplift relative to the control, and the two-sided confidence of a two-proportion z-test
+    (null below the minimum sample)."""
+
+    trials: int
+    successes: int
+    rate: float | None
+    low: float
+    high: float
+    uplift: float | None
+    confidence: float | None
+    enough_data: bool
+
+
+class AbVariantOut(BaseModel):
+    """One path of a split: enrollments that ran its first step, and how many reached the goal."""
+
+    name: str
+    weight: float
+    entered: int
+    conversions: int
+    control: bool
+    comparison: AbComparisonOut
+
+
+class AbSplitOut(BaseModel):
+    """A split step measured against its experiment's goal (else the journey's first goal)."""
+
+    version: int
+    step: str
+    goal: str | None
+    variants: list[AbVariantOut]
+
+
+@router.get("/{journey_id}/ab", response_model=list[AbSplitOut])
+def ab(
+    journey_id: JourneyIdPath,
+    session: SessionDep,
+    _: Reader,
+    version: Annotated[int | None, Query(ge=1, description="Default: the active version.")] = None,
+) -> list[AbSplitOut]:
+    """A/B results of every split step of one version, as the journey page shows them."""
+    detail = service.get_journey(session, journey_id)
+    shown = version or detail.summary.active_version
+    if shown is None:
+        return []
+    stored = service.get_version(session, journey_id, shown)
+    spec = service.load_stored_spec(stored.spec, stored.source, f"{journey_id} v{shown}")
+    if spec is None:
+        return []
+    return [
+        AbSplitOut.model_validate({"version": shown, **split.to_dict()})
+        for split in ab_results(session, journey_id, shown, spec)
+    ]
 
 
 class EnrollIn(BaseModel):

@@ -14,7 +14,6 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -25,8 +24,6 @@ from admin.ui.i18n import add_words
 from admin.ui.journey_tools import (
     EditorView,
     SimulatorRun,
-    SplitResult,
-    ab_results,
     editor_view,
     entry_summary,
     run_simulator,
@@ -37,9 +34,10 @@ from engine.clock import utcnow
 from engine.deploy import service
 from engine.deploy.catalog import catalog_from_disk
 from engine.errors import Conflict, NotFound
-from engine.journey import JourneySpec, load_journey
+from engine.journey import JourneySpec
 from engine.runtime.stats import StepCounts, step_counts
 from engine.settings import Settings
+from engine.stats.splits import SplitResult, ab_results
 from engine.store.db import Database
 from engine.store.models import Enrollment
 
@@ -232,14 +230,6 @@ def journey_rows(session: Session) -> list[JourneyRow]:
     ]
 
 
-def spec_of(spec_json: Mapping[str, object], source: str, label: str) -> JourneySpec | None:
-    """Rebuild a stored version's spec from its JSON, else from its YAML (None if neither loads)."""
-    try:
-        return JourneySpec.model_validate(spec_json)
-    except ValidationError:
-        return load_journey(source, label).spec
-
-
 def step_nodes(spec: JourneySpec) -> list[StepNode]:
     """The spec's steps as canvas nodes; an exit is labelled by its key in the YAML."""
     nodes = []
@@ -338,7 +328,9 @@ def _page(
         splits: list[SplitResult] = []
         unreachable = False
         if stored is not None:
-            spec = spec_of(stored.spec, stored.source, f"{journey_id} v{stored.version}")
+            spec = service.load_stored_spec(
+                stored.spec, stored.source, f"{journey_id} v{stored.version}"
+            )
             steps, conversions = figures_for(counts, stored.version)
             if spec is not None:
                 canvas = layout(step_nodes(spec), spec.start, steps)

@@ -307,6 +307,14 @@ def _load_stored(session: Session, ids: Iterable[str]) -> dict[str, _Stored]:
     return {i: _Stored(j, active.get(i), latest.get(i)) for i, j in journeys.items()}
 
 
+def load_stored_spec(spec: Mapping[str, object], source: str, label: str) -> JourneySpec | None:
+    """Rebuild a stored version's spec from its JSON, else from its YAML (None if neither loads)."""
+    try:
+        return JourneySpec.model_validate(spec)
+    except ValidationError:
+        return load_journey(source, label).spec
+
+
 def _stored_spec(version: JourneyVersion) -> JourneySpec:
     """Rebuild a stored version's spec from its JSON, or from its source if the JSON is stale."""
     try:

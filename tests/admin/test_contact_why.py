@@ -150,3 +150,30 @@ def test_no_question_no_answer(
     page = ui.get("/admin/contacts/yamada@example.jp")
     assert page.status_code == 200
     assert 'id="why"' not in page.text
+
+
+def test_the_api_gives_the_same_answers(
+    ui: TestClient, key_for: Callable[..., dict[str, str]], database: Database
+) -> None:
+    _seed(database)
+    headers = key_for("marketer")
+    for email, _, _, case, code, words in CASES:
+        answer = ui.get(
+            f"/api/contacts/{email}/why", params={"template": "seminar-thanks"}, headers=headers
+        )
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert (body["template"], body["code"]) == ("seminar-thanks", code), case
+        assert words in body["reason"], case
+    sent = ui.get(
+        "/api/contacts/yamada@example.jp/why",
+        params={"template": "seminar-thanks"},
+        headers=headers,
+    ).json()
+    assert len(sent["evidence"]) == 1 and "sent" in sent["evidence"][0]
+    unknown = ui.get(
+        "/api/contacts/nobody@example.jp/why", params={"template": "x"}, headers=headers
+    )
+    no_template = ui.get("/api/contacts/yamada@example.jp/why", headers=headers)
+    assert unknown.status_code == 404
+    assert no_template.status_code == 422

@@ -277,7 +277,10 @@ def test_editor_and_simulator_refuse_bad_csrf_sales_and_other_journeys(
 
 
 def test_ab_results_show_rates_uplift_and_confidence(
-    ui: TestClient, make_user: Callable[..., str], database: Database
+    ui: TestClient,
+    make_user: Callable[..., str],
+    database: Database,
+    key_for: Callable[..., dict[str, str]],
 ) -> None:
     sign_in(ui, make_user())
     now = utcnow().replace(microsecond=0)
@@ -330,3 +333,19 @@ def test_ab_results_show_rates_uplift_and_confidence(
     assert 'class="num conversions">250<' in rows["簡潔"]
     assert 'class="num uplift">+25.0%<' in rows["簡潔"]
     assert 'class="num confidence">99.3%<' in rows["簡潔"]
+
+    # The API answers the same figures as JSON.
+    answer = ui.get("/api/journeys/ab-ja/ab", headers=key_for("sales"))
+    assert answer.status_code == 200, answer.text
+    (split,) = answer.json()
+    assert (split["version"], split["step"], split["goal"]) == (1, "ab", "booked")
+    control, variant = split["variants"]
+    assert (control["name"], control["entered"], control["conversions"]) == ("丁寧", 1000, 200)
+    assert control["control"] is True and variant["control"] is False
+    assert (variant["name"], variant["conversions"]) == ("簡潔", 250)
+    assert variant["comparison"]["rate"] == 0.25
+    assert round(variant["comparison"]["uplift"], 3) == 0.25
+    assert round(variant["comparison"]["confidence"], 3) == 0.993
+    assert 0.22 < variant["comparison"]["low"] < 0.25 < variant["comparison"]["high"] < 0.28
+    assert ui.get("/api/journeys/ab-ja/ab?version=1", headers=key_for("sales")).json() == [split]
+    assert ui.get("/api/journeys/nope/ab", headers=key_for("sales")).status_code == 404
