@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from admin.api.deps import Reader, SessionDep, Writer
 from engine.clock import utcnow
@@ -151,7 +152,7 @@ def template_rows(settings: Settings) -> list[dict[str, Any]]:
 
 def build_preview(
     settings: Settings,
-    session: Any,
+    session: Session,
     name: str,
     contact: str,
     entry: dict[str, Any] | None,

@@ -94,22 +94,28 @@ def insert_new_rows(
     kinds: Mapping[str, str],
     *,
     key: str,
+    returning: str | None = None,
 ) -> set[Any]:
-    """Insert rows whose unique ``key`` column is not taken; return the keys inserted."""
+    """Insert rows whose unique ``key`` column is not taken; return the keys inserted.
+
+    With ``returning``, return that column of the inserted rows instead (their ids, say),
+    which saves looking them up by key afterwards.
+    """
     if not rows:
         return set()
+    returned = returning or key
     if session.get_bind().dialect.name != "postgresql":
         many = sqlite.insert(table).on_conflict_do_nothing(index_elements=[key])
-        returning = many.returning(table.c[key])
+        inserting = many.returning(table.c[returned])
         found = session.scalars(
-            returning, list(rows), execution_options={"sort_by_parameter_order": False}
+            inserting, list(rows), execution_options={"sort_by_parameter_order": False}
         )
         return set(found)
     columns = ", ".join(kinds)
     statement = (
         f"INSERT INTO {table.name} ({columns}) "  # noqa: S608 - names from the schema
         f"SELECT {columns} FROM {_recordset(kinds)} ON CONFLICT ({key}) DO NOTHING "
-        f"RETURNING {key}"
+        f"RETURNING {returned}"
     )
     return set(session.scalars(text(statement), {"rows": _document(rows, list(kinds))}))
 

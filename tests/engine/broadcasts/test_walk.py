@@ -206,3 +206,28 @@ def test_a_static_list_is_an_audience_and_an_unknown_one_is_refused(database: Da
     with pytest.raises(InvalidInput) as refused:
         create(database, PLAIN.replace("{tag: vip}", "{list: nothing}").replace("autumn_news", "x"))
     assert refused.value.problems[0].field == "audience.list"
+
+
+def test_a_sparse_audience_is_walked_window_by_window(database: Database) -> None:
+    # 3 members among 75 contacts: a batch of 2 looks at 20 contacts (its window) at a time.
+    members = []
+    for n in range(75):
+        tag = "vip" if n in (3, 41, 74) else "other"
+        contact = add_person(database, f"kokyaku{n:03d}@example.jp", tag=tag)
+        if tag == "vip":
+            members.append(contact)
+    broadcast = create(database, PLAIN)
+    start(database, broadcast)
+
+    walked = []
+    for _ in range(6):
+        with database.unit_of_work() as session:
+            result = walk_batch(session, broadcast, now=NOW, message_domain=DOMAIN, batch=2)
+        walked.append((result.contacts, result.queued, result.phase_done))
+        if result.phase_done:
+            break
+
+    # Windows of 20, 20, 20 and 15 contacts; then nobody is left and the walk ends.
+    assert walked == [(20, 1, False), (20, 0, False), (20, 1, False), (15, 1, False), (0, 0, True)]
+    assert [m.contact_id for m in messages(database, broadcast)] == members
+    assert show_broadcast_dict(database, broadcast)["status"] == "sent"
