@@ -23,7 +23,13 @@ from sqlalchemy.orm import Session
 from engine.contacts.fields import normalize_email
 from engine.email.compose import MailIdentity, compose
 from engine.email.smtp import Mailer, Outcome, Outgoing
-from engine.email.templates import RenderedEmail, Sender, TemplateStore, template_context
+from engine.email.templates import (
+    RenderedEmail,
+    Sender,
+    TemplateStore,
+    contact_fields,
+    template_context,
+)
 from engine.errors import FieldProblem, InvalidInput, NotFound
 from engine.store.models import Contact
 
@@ -79,16 +85,7 @@ def find_contact(session: Session, ref: str) -> dict[str, Any]:
     row = session.scalars(query).one_or_none()
     if row is None:
         raise NotFound(f"no contact {ref!r}")
-    return {
-        "email": row.email,
-        "first_name": row.first_name,
-        "last_name": row.last_name,
-        "locale": row.locale,
-        "timezone": row.timezone,
-        "lifecycle_stage": row.lifecycle_stage,
-        "score": row.score,
-        "attributes": row.attributes or {},
-    }
+    return contact_fields(row)
 
 
 def render_preview(

@@ -29,6 +29,7 @@ from engine.email.templates import (
     SubjectSource,
     TemplateError,
     TemplateStore,
+    contact_fields,
     template_context,
 )
 from engine.email.unsubscribe import sign_token, unsubscribe_url
@@ -186,20 +187,7 @@ def _claim(session: Session, message_ids: Sequence[int]) -> list[_Queued]:
     )
     queued: list[_Queued] = []
     for row in rows:
-        contact = (
-            None
-            if row.email is None
-            else {
-                "email": row.email,
-                "first_name": row.first_name,
-                "last_name": row.last_name,
-                "locale": row.locale,
-                "timezone": row.timezone,
-                "lifecycle_stage": row.lifecycle_stage,
-                "score": row.score,
-                "attributes": row.attributes or {},
-            }
-        )
+        contact = None if row.email is None else contact_fields(row)
         queued.append(
             _Queued(
                 id=row.id,

@@ -8,6 +8,7 @@ from engine.email.templates.store import (
     RenderedEmail,
     SubjectSource,
     TemplateStore,
+    contact_fields,
     template_context,
 )
 
@@ -21,5 +22,6 @@ __all__ = [
     "TemplateError",
     "TemplateLimitExceeded",
     "TemplateStore",
+    "contact_fields",
     "template_context",
 ]

@@ -79,6 +79,25 @@ class SubjectSource:
     where: str
 
 
+#: The contact columns a template sees (``contact.NAME``), besides ``attributes``.
+CONTACT_FIELDS = (
+    "email",
+    "first_name",
+    "last_name",
+    "locale",
+    "timezone",
+    "lifecycle_stage",
+    "score",
+)
+
+
+def contact_fields(row: Any) -> dict[str, Any]:
+    """What a template sees of a contact, read from a ``Contact`` or a row with its columns."""
+    data = {name: getattr(row, name) for name in CONTACT_FIELDS}
+    data["attributes"] = row.attributes or {}
+    return data
+
+
 def template_context(
     contact: Mapping[str, Any],
     *,
