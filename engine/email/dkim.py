@@ -1,17 +1,19 @@
 """DKIM signatures on outgoing mail, and the keys and DNS records they need.
 
 Signed relaxed/relaxed over the headers mailbox providers check, the one-click unsubscribe
-headers included (Gmail and Yahoo require them to be covered). dkimpy parses the message,
-canonicalises it, picks the signed headers and folds the ``DKIM-Signature`` field; the
-signature itself is made by ``cryptography`` (OpenSSL), some 25 times faster than dkimpy's
-pure-Python RSA. An RSA key signs ``rsa-sha256``, an Ed25519 key ``ed25519-sha256``
-(RFC 8463), each exactly as dkimpy would, so ``dkim.verify`` accepts both.
+headers included (Gmail and Yahoo require them to be covered). dkimpy parses the header
+block, canonicalises the headers and folds the ``DKIM-Signature`` field; the body's relaxed
+form is made here (the same bytes, without a regex match per word); the signature itself
+is made by ``cryptography`` (OpenSSL), some 25 times faster than dkimpy's pure-Python RSA.
+An RSA key signs ``rsa-sha256``, an Ed25519 key ``ed25519-sha256`` (RFC 8463), each exactly
+as dkimpy would, so ``dkim.verify`` accepts both.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -21,7 +23,7 @@ import dkim
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
-from dkim.canonicalization import CanonicalizationPolicy
+from dkim.canonicalization import CanonicalizationPolicy, correct_empty_body, strip_trailing_lines
 
 from engine.errors import ConfigurationError
 from engine.settings import Settings
@@ -46,6 +48,9 @@ KEY_BITS = 2048
 _CANONICALIZATION = (b"relaxed", b"relaxed")
 _POLICY = CanonicalizationPolicy.from_c_value(b"/".join(_CANONICALIZATION))
 _HEADER = b"DKIM-Signature"
+_TRAILING_WSP = re.compile(rb"[\t ]+\r\n")
+#: Only the whitespace runs relaxed canonicalisation changes: a tab, or two or more blanks.
+_WSP_TO_COMPRESS = re.compile(rb"\t[\t ]*| [\t ]+")
 SigningKey = rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 
 
@@ -109,7 +114,7 @@ class DkimSigner:
             (b"s", self.selector.encode()),
             (b"t", str(int(time.time()) if timestamp is None else timestamp).encode()),
             (b"h", b" : ".join(include)),
-            (b"bh", base64.b64encode(hashlib.sha256(_POLICY.canonicalize_body(body)).digest())),
+            (b"bh", base64.b64encode(hashlib.sha256(relaxed_body(body)).digest())),
             # A placeholder long enough that b= folds onto its own line, as dkimpy does, so
             # putting the signature in does not refold the tags before it.
             (b"b", b"0" * 60),
@@ -146,6 +151,21 @@ def _signature(key: SigningKey, digest: bytes) -> bytes:
     if isinstance(key, ed25519.Ed25519PrivateKey):
         return key.sign(digest)  # RFC 8463: the Ed25519 input is the SHA-256 hash
     return key.sign(digest, padding.PKCS1v15(), Prehashed(hashes.SHA256()))
+
+
+def relaxed_body(body: bytes) -> bytes:
+    """The body in relaxed canonical form (RFC 6376 3.4.4), byte for byte as dkimpy makes it.
+
+    dkimpy replaces every blank with a blank, one regex match per word of text; here only
+    the runs that change are rewritten, and a body without any is left as it is, so a
+    10 KB body costs a few microseconds instead of a tenth of a millisecond.
+    """
+    if b" \r\n" in body or b"\t\r\n" in body:
+        body = _TRAILING_WSP.sub(b"\r\n", body)
+    if b"\t" in body or b"  " in body:
+        body = _WSP_TO_COMPRESS.sub(b" ", body)
+    canonical: bytes = correct_empty_body(strip_trailing_lines(body))
+    return canonical
 
 
 def _split(data: bytes) -> tuple[list[list[bytes]], bytes]:

@@ -25,6 +25,7 @@ from engine.email.compose import MailIdentity, compose
 from engine.email.links import Campaign, track
 from engine.email.smtp import Mailer, Outcome, Outgoing
 from engine.email.templates import (
+    EmailTemplate,
     Sender,
     SubjectSource,
     TemplateError,
@@ -111,6 +112,7 @@ def send_messages(
     outgoing: list[tuple[_Queued, Outgoing]] = []
     subjects: dict[int, str] = {}
     links: dict[int, dict[int, str]] = {}
+    compiled: dict[str, EmailTemplate | TemplateError] = {}
     for message in queued:
         try:
             item, subjects[message.id], links[message.id] = _prepare(
@@ -119,6 +121,7 @@ def send_messages(
                 identity=identity,
                 signing_keys=signing_keys,
                 templates=templates,
+                compiled=compiled,
                 suppressions=suppressions,
                 subscribed=subscribed,
                 entry=entries.get(message.enrollment_id or 0),
@@ -286,6 +289,7 @@ def _prepare(
     identity: MailIdentity,
     signing_keys: Sequence[bytes],
     templates: TemplateStore,
+    compiled: dict[str, EmailTemplate | TemplateError],
     suppressions: dict[str, dict[str, str]],
     subscribed: set[tuple[int, str]],
     entry: dict[str, Any] | None,
@@ -294,10 +298,14 @@ def _prepare(
     contact = message.contact
     if contact is None or message.contact_id is None:
         raise _NotSent("failed", "no recipient: the contact was erased")
-    try:
-        template = templates.get(message.template)
-    except TemplateError as error:
-        raise _NotSent("failed", error.message) from None
+    if message.template not in compiled:  # looked up, and its files checked, once a batch
+        try:
+            compiled[message.template] = templates.get(message.template)
+        except TemplateError as error:
+            compiled[message.template] = error
+    template = compiled[message.template]
+    if isinstance(template, TemplateError):
+        raise _NotSent("failed", template.message)
     topic = message.topic or template.front.topic
     blocked = suppressions.get(contact["email"], {})
     for scope in ("*", topic):

@@ -11,11 +11,14 @@ import dkim
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from dkim.canonicalization import Relaxed
+from hypothesis import given
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from cli.main import app
 from engine.email.compose import MailIdentity, compose
-from engine.email.dkim import SIGNED_HEADERS, DkimSigner, KeyPair, generate_key
+from engine.email.dkim import SIGNED_HEADERS, DkimSigner, KeyPair, generate_key, relaxed_body
 from engine.email.smtp import SmtpMailer
 from engine.email.templates import RenderedEmail, Sender
 from engine.errors import ConfigurationError
@@ -171,6 +174,24 @@ def test_the_signature_is_byte_for_byte_the_one_dkimpy_makes(
     assert signed == by_dkimpy + mail
     assert b"list-unsubscribe : list-unsubscribe-post" in signed
     assert dkim.verify(signed, dnsfunc=dns_of(key))
+
+
+# Bodies made of the pieces relaxed canonicalisation cares about: blanks, tabs, line ends.
+_PIECES = st.sampled_from([b"a", b"\xe3\x81\x82", b" ", b"  ", b"\t", b"\r\n", b"\r", b"\n", b"="])
+
+
+@given(st.lists(_PIECES, max_size=40).map(b"".join))
+def test_the_relaxed_body_is_dkimpys_for_any_body(body: bytes) -> None:
+    assert relaxed_body(body) == Relaxed.canonicalize_body(body)
+
+
+def test_a_body_with_blanks_to_fold_is_signed_so_that_it_verifies(key: KeyPair) -> None:
+    body = "山田 太郎\t様  \r\nご参加  ありがとうございました。 \t\r\n\r\n\r\n".encode()
+    mail = japanese_mail().partition(b"\r\n\r\n")[0] + b"\r\n\r\n" + body
+    signed = DkimSigner("s1", "nurture.example.jp", key.private_pem).sign(mail)
+
+    assert dkim.verify(signed, dnsfunc=dns_of(key))
+    assert not dkim.verify(signed.replace("太郎".encode(), "次郎".encode()), dnsfunc=dns_of(key))
 
 
 def test_an_ed25519_key_signs_ed25519_sha256_that_dkimpy_verifies(tmp_path: Path) -> None:
