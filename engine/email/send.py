@@ -151,16 +151,22 @@ def _claim(session: Session, message_ids: Sequence[int]) -> list[_Queued]:
     ids = sorted(set(message_ids))
     if not ids:
         return []
-    # A no-op write: it locks the rows (the write lock on SQLite) until this transaction ends.
-    claimed = session.scalars(
-        update(table)
-        .where(table.c.id.in_(ids), table.c.status == "queued")
-        .values(status="queued")
-        .returning(table.c.id)
-    ).all()
-    if not claimed:
-        return []
-    rows = session.execute(
+    # The rows stay locked until this transaction ends, so no other sender takes them:
+    # PostgreSQL locks them as it reads them (FOR UPDATE, no new row versions to write and
+    # index); SQLite has no row locks, and a no-op write takes its database write lock.
+    locks_rows = session.get_bind().dialect.name == "postgresql"
+    if not locks_rows:
+        ids = list(
+            session.scalars(
+                update(table)
+                .where(table.c.id.in_(ids), table.c.status == "queued")
+                .values(status="queued")
+                .returning(table.c.id)
+            )
+        )
+        if not ids:
+            return []
+    query = (
         select(
             Message.id,
             Message.uid,
@@ -185,11 +191,13 @@ def _claim(session: Session, message_ids: Sequence[int]) -> list[_Queued]:
             Contact.attributes,
         )
         .outerjoin(Contact, Contact.id == Message.contact_id)
-        .where(Message.id.in_(claimed))
+        .where(Message.id.in_(ids), Message.status == "queued")
         .order_by(Message.id)
     )
+    if locks_rows:
+        query = query.with_for_update(of=table)
     queued: list[_Queued] = []
-    for row in rows:
+    for row in session.execute(query):
         contact = None if row.email is None else contact_fields(row)
         queued.append(
             _Queued(

@@ -402,3 +402,21 @@ def test_an_unreachable_server_defers_the_batch(
     assert list(report.deferred) == [message_id]
     assert "cannot reach 127.0.0.1" in report.deferred[message_id]
     assert stored(database, message_id).status == "queued"
+
+
+def test_two_senders_given_the_same_batch_send_each_message_once(
+    database: Database, mail_settings: Settings, smtp: SmtpServer
+) -> None:
+    """A redelivered outbox batch meets the first sender mid-send: the rows it holds are
+    skipped, never mailed twice, on either database."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    contact_id = add_contact(database)
+    ids = [queue(database, contact_id)[0] for _ in range(30)]
+    with ThreadPoolExecutor(2) as pool:
+        reports = list(pool.map(lambda _: send(database, mail_settings, smtp, ids), range(2)))
+
+    assert sorted(reports[0].sent + reports[1].sent) == ids
+    assert sorted(len(r.sent) for r in reports) == [0, 30]  # the second waited, found none
+    assert len(smtp.received) == 30
+    assert len({message_from_bytes(r.raw)["Message-ID"] for r in smtp.received}) == 30
