@@ -160,6 +160,8 @@ class EmailSandbox(ImmutableSandboxedEnvironment):
 
     def call(self, context: jinja2.runtime.Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
         """Spend a step per call, and refuse padding and format widths too wide."""
+        if getattr(obj, "__func__", None) is _Budget.at:  # the tag marker, ours: spends itself
+            return obj(*args)
         _spend()
         name = getattr(obj, "__name__", "")
         if isinstance(getattr(obj, "__self__", None), str):
