@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from engine.contacts.service import contacts_changed, dialect_insert
@@ -37,6 +37,7 @@ from engine.email.unsubscribe import sign_token, unsubscribe_url
 from engine.errors import NotFound
 from engine.journey.steps import SendEmailStep
 from engine.runtime.journeys import CompiledJourneys
+from engine.store.bulk import insert_rows, update_by_id
 from engine.store.models import Contact, Enrollment, Link, Message, Subscription, Suppression
 from engine.store.models.base import table_of
 
@@ -44,6 +45,17 @@ log = logging.getLogger(__name__)
 
 #: Attempts after which a message still refused with 4xx (or unreachable) is given up.
 MAX_ATTEMPTS = 10
+#: The columns a send outcome writes (``engine.store.bulk`` kinds): tried, and never tried.
+_TRIED = {
+    "status": "text",
+    "subject": "text",
+    "attempts": "int",
+    "smtp_code": "text",
+    "error": "text",
+    "sent_at": "timestamptz",
+    "bounced_at": "timestamptz",
+}
+_NOT_TRIED = {"status": "text", "error": "text"}
 
 
 @dataclass
@@ -395,8 +407,8 @@ def _store_links(session: Session, links: dict[int, dict[int, str]]) -> None:
         for message_id, targets in links.items()
         for position, url in targets.items()
     ]
-    if rows:
-        session.execute(dialect_insert(session, Link).on_conflict_do_nothing(), rows)
+    kinds = {"message_id": "bigint", "position": "int", "url": "text"}
+    insert_rows(session, table_of(Link), rows, kinds, ignore_conflicts=True)
 
 
 def _record(
@@ -416,7 +428,7 @@ def _record(
     for (message, item), outcome in zip(outgoing, outcomes, strict=True):
         attempts = message.attempts + 1
         change: dict[str, Any] = {
-            "row_id": message.id,
+            "id": message.id,
             "status": outcome.verdict,
             "subject": subjects[message.id],
             "attempts": attempts,
@@ -463,11 +475,11 @@ def _record(
                 report.blocked[message.id] = f"{outcome.smtp_code}: {outcome.reply}"
         changes.append(change)
     for message_id, reason in [*report.suppressed.items(), *report.failed.items()]:
-        if not any(c["row_id"] == message_id for c in changes):
+        if not any(c["id"] == message_id for c in changes):
             status = "suppressed" if message_id in report.suppressed else "failed"
             changes.append(
                 {
-                    "row_id": message_id,
+                    "id": message_id,
                     "status": status,
                     "attempts": None,
                     "smtp_code": None,
@@ -476,34 +488,8 @@ def _record(
                     "bounced_at": None,
                 }
             )
-    sent_or_tried = [c for c in changes if c["attempts"] is not None]
-    if sent_or_tried:
-        session.execute(
-            update(table)
-            .where(table.c.id == bindparam("row_id"))
-            .values(
-                status=bindparam("status"),
-                subject=bindparam("subject"),
-                attempts=bindparam("attempts"),
-                smtp_code=bindparam("smtp_code"),
-                error=bindparam("error"),
-                sent_at=bindparam("sent_at"),
-                bounced_at=bindparam("bounced_at"),
-            ),
-            sent_or_tried,
-        )
-    not_tried = [
-        {"row_id": c["row_id"], "status": c["status"], "error": c["error"]}
-        for c in changes
-        if c["attempts"] is None
-    ]
-    if not_tried:
-        session.execute(
-            update(table)
-            .where(table.c.id == bindparam("row_id"))
-            .values(status=bindparam("status"), error=bindparam("error")),
-            not_tried,
-        )
+    update_by_id(session, table, [c for c in changes if c["attempts"] is not None], _TRIED)
+    update_by_id(session, table, [c for c in changes if c["attempts"] is None], _NOT_TRIED)
     if bounces:
         session.execute(dialect_insert(session, Suppression).on_conflict_do_nothing(), bounces)
         contacts_changed(session, bounced_contacts, now=now)  # journeys see the bounce at once
