@@ -71,7 +71,8 @@ def run(context: Context) -> list[Figure]:
     console.print(
         f"  smtp-source {baseline:,.0f} msg/s; Nurture {child['send_rate']:,.0f} msg/s "
         f"(walk {child['walk_seconds']:.1f} s, send {child['send_seconds']:.1f} s, "
-        f"{child['sent']:,} sent by {child['senders']} process(es)); render {child['render_rate']:,.0f}/s; "
+        f"{child['sent']:,} sent by {child['senders']} process(es), "
+        f"{child['sender_cpu_ms']:.2f} ms of sender CPU each); render {child['render_rate']:,.0f}/s; "
         f"peak RSS {child['rss_mb']:.0f} MB"
     )
     figure = _figure(baseline, context.repeat)
@@ -225,7 +226,7 @@ def worker(database_url: str, port: int, count: int) -> dict[str, Any]:
     shares = [[p["message_ids"] for p in batches[i :: senders()]] for i in range(senders())]
     database.dispose()  # each sender opens its own connections
     if len(shares) == 1:
-        sent = _send_share(settings, port, now, shares[0])
+        sent, cpu = _send_share(settings, port, now, shares[0])
     else:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
@@ -234,7 +235,8 @@ def worker(database_url: str, port: int, count: int) -> dict[str, Any]:
         forking = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(len(shares), mp_context=forking) as executor:
             n = len(shares)
-            sent = sum(executor.map(_send_share, [settings] * n, [port] * n, [now] * n, shares))
+            done = list(executor.map(_send_share, [settings] * n, [port] * n, [now] * n, shares))
+            sent, cpu = sum(d[0] for d in done), sum(d[1] for d in done)
     finished = time.perf_counter()
 
     template = templates.get(TEMPLATE)
@@ -257,14 +259,16 @@ def worker(database_url: str, port: int, count: int) -> dict[str, Any]:
         "senders": len(shares),
         "walk_seconds": walked - started,
         "send_seconds": finished - walked,
+        "sender_cpu_ms": 1000 * cpu / max(sent, 1),
         "send_rate": count / (finished - started),
         "render_rate": count / render_seconds,
         "rss_mb": peak_rss(),
     }
 
 
-def _send_share(settings: Any, port: int, now: Any, batches: list[list[int]]) -> int:
-    """Send these outbox batches as the ``email.send`` actor would; return how many went out."""
+def _send_share(settings: Any, port: int, now: Any, batches: list[list[int]]) -> tuple[int, float]:
+    """Send these outbox batches as the ``email.send`` actor would; return how many went out
+    and the CPU seconds the process spent (all its threads)."""
     from engine.email import pool
     from engine.email.compose import MailIdentity
     from engine.email.send import send_messages
@@ -280,6 +284,7 @@ def _send_share(settings: Any, port: int, now: Any, batches: list[list[int]]) ->
     )
     keys = settings.signing_keys()
     sent = 0
+    cpu = time.process_time()
     for message_ids in batches:
         with database.unit_of_work() as session:
             report = send_messages(
@@ -294,7 +299,7 @@ def _send_share(settings: Any, port: int, now: Any, batches: list[list[int]]) ->
         sent += len(report.sent)
     pool.close_all()
     database.dispose()
-    return sent
+    return sent, time.process_time() - cpu
 
 
 def _seed(database: Any, count: int, now: Any) -> None:

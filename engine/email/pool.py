@@ -18,6 +18,7 @@ from typing import Any, Literal, TypeVar
 
 import aiosmtplib
 import uvloop
+from aiosmtplib import SMTPResponse, SMTPStatus
 
 from engine.email.smtp import Outcome, Outgoing, SmtpServer, classify
 
@@ -123,7 +124,7 @@ class ConnectionPool:
             stage = "rcpt"
             await client.rcpt(item.recipient, timeout=timeouts.command)
             stage = "data"
-            response = await client.data(item.data, timeout=timeouts.data)
+            response = await _data(client, item.data, timeout=timeouts.data)
         except aiosmtplib.SMTPResponseException as error:
             outcome = classify(error.code, error.message, stage=stage)
             if error.code == 421:  # the server is closing this connection
@@ -152,6 +153,33 @@ class ConnectionPool:
             client.close()
             return
         self._idle.append(client)
+
+
+async def _data(client: aiosmtplib.SMTP, data: bytes, *, timeout: float) -> SMTPResponse:
+    """DATA, then the message; the same replies and errors as ``client.data``.
+
+    aiosmtplib runs two regexes over every message (line ends to CRLF, dots stuffed), a
+    fifth of the sending thread's time. Mail as composed here already has CRLF line ends
+    and no line starting with a dot, which two counts and a search confirm in a few
+    microseconds; anything else goes through ``client.data`` as it is.
+    """
+    crlf = data.count(b"\r\n")
+    if not data.endswith(b"\r\n") or data.count(b"\r") != crlf or data.count(b"\n") != crlf:
+        return await client.data(data, timeout=timeout)
+    if data.startswith(b".") or b"\n." in data:
+        data = b"." + data if data.startswith(b".") else data
+        data = data.replace(b"\n.", b"\n..")
+    start = await client.execute_command(b"DATA", timeout=timeout)
+    if start.code != SMTPStatus.start_input:
+        raise aiosmtplib.SMTPDataError(start.code, start.message)
+    protocol = client.protocol
+    if protocol is None:
+        raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+    protocol.write(data + b".\r\n")  # nothing is awaited before the reply is read
+    response = await protocol.read_response(timeout=timeout)
+    if response.code != SMTPStatus.completed:
+        raise aiosmtplib.SMTPDataError(response.code, response.message)
+    return response
 
 
 class _Loop:

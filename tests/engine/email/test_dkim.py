@@ -18,7 +18,14 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from engine.email.compose import MailIdentity, compose
-from engine.email.dkim import SIGNED_HEADERS, DkimSigner, KeyPair, generate_key, relaxed_body
+from engine.email.dkim import (
+    SIGNED_HEADERS,
+    DkimSigner,
+    KeyPair,
+    generate_key,
+    relaxed_body,
+    relaxed_headers,
+)
 from engine.email.smtp import SmtpMailer
 from engine.email.templates import RenderedEmail, Sender
 from engine.errors import ConfigurationError
@@ -183,6 +190,15 @@ _PIECES = st.sampled_from([b"a", b"\xe3\x81\x82", b" ", b"  ", b"\t", b"\r\n", b
 @given(st.lists(_PIECES, max_size=40).map(b"".join))
 def test_the_relaxed_body_is_dkimpys_for_any_body(body: bytes) -> None:
     assert relaxed_body(body) == Relaxed.canonicalize_body(body)
+
+
+_NAMES = st.sampled_from([b"Subject", b"FROM", b"x-Tag ", b"To\t"])
+
+
+@given(st.lists(st.tuples(_NAMES, st.lists(_PIECES, max_size=20).map(b"".join)), max_size=5))
+def test_relaxed_headers_are_dkimpys_for_any_fields(fields: list[tuple[bytes, bytes]]) -> None:
+    headers = [[name, value] for name, value in fields]
+    assert relaxed_headers(headers) == list(Relaxed.canonicalize_headers(headers))
 
 
 def test_a_body_with_blanks_to_fold_is_signed_so_that_it_verifies(key: KeyPair) -> None:

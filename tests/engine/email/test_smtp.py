@@ -113,3 +113,23 @@ def test_a_dropped_recipient_does_not_stop_the_batch() -> None:
         outcomes = SmtpMailer(server.url, connections=1).deliver(items)
     assert [o.verdict for o in outcomes] == ["bounced", "sent"]
     assert server.received[0].rcpt_tos == ["hanako.sato@example.jp"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"body\r\n.\r\n..two dots\r\n. a dot and a blank\r\n",  # CRLF: sent as it is
+        b"bare\nline ends\r\n.dot after a bare LF\n",  # not CRLF: aiosmtplib normalises
+    ],
+    ids=["dots", "bare-lf"],
+)
+def test_lines_starting_with_a_dot_arrive_as_written(body: bytes) -> None:
+    """A line of "." must not end the message early, nor lose its dot (RFC 5321 4.5.2)."""
+    message = MESSAGE.split(b"\r\n\r\n")[0] + b"\r\n\r\n" + body
+    with LoopbackSmtp() as server:
+        (outcome,) = SmtpMailer(server.url).deliver(
+            [Outgoing("bounces+a@example.jp", "taro.yamada@example.jp", message)]
+        )
+    canonical = body.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    assert outcome.verdict == "sent"
+    assert server.received[0].raw.split(b"\r\n\r\n", 1)[1] == canonical
