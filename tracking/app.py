@@ -15,6 +15,7 @@ import logging
 import secrets
 from collections import OrderedDict
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -174,12 +175,14 @@ class TrackingApp:
             )
             await send({"type": "http.response.body", "body": _NOT_FOUND_PAGE})
             return
+        location = None
         if self.enabled:
             await self.push(scope, {"kind": "click", "uid": ref.uid, "position": ref.position})
             if self.sites is not None and _origin(target) in await self.sites.origins():
                 # A site with the snippet learns who arrived, and merges their visit.
-                target = _with_query(target, "nurture_c", visit_token(ref.uid, self.keys))
-        headers = [(b"location", _location(target)), *_REDIRECT_HEADERS]
+                tagged = _with_query(target, "nurture_c", visit_token(ref.uid, self.keys))
+                location = _location(tagged)
+        headers = [(b"location", location or _stored_location(target)), *_REDIRECT_HEADERS]
         await send({"type": "http.response.start", "status": 302, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
 
@@ -238,6 +241,7 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+@lru_cache(maxsize=CACHED_LINKS)  # stored targets repeat: parse each once per process
 def _origin(url: str) -> str | None:
     try:
         return normalize_origin(url)
@@ -254,6 +258,10 @@ def _with_query(url: str, name: str, value: str) -> str:
 def _location(target: str) -> bytes:
     # Stored targets are URLs we wrote; percent-encode anything a header cannot carry.
     return quote(target, safe=":/?#[]@!$&'()*+,;=%~").encode("ascii")
+
+
+#: The Location of a stored target as it is (no visit token), encoded once per process.
+_stored_location = lru_cache(maxsize=CACHED_LINKS)(_location)
 
 
 def kept_ip(ip: str | None, mode: IpMode) -> str | None:
