@@ -371,6 +371,15 @@ def _seed(database: Any, count: int, now: Any) -> None:
                 insert(ContactTag),
                 [{"contact_id": i, "tag": "bench", "added_at": now} for i in ids],
             )
+    # Production's audience tables have autovacuum's statistics; give the fresh ones theirs.
+    # The message table gets none: just after a walk, its statistics are always stale.
+    if database.dialect == "postgresql":
+        from sqlalchemy import text
+
+        with database.engine.connect().execution_options(
+            isolation_level="AUTOCOMMIT"
+        ) as connection:
+            connection.execute(text("ANALYZE contacts, subscriptions, contact_tags"))
 
 
 if __name__ == "__main__":
