@@ -160,7 +160,7 @@ async def _data(client: aiosmtplib.SMTP, data: bytes, *, timeout: float) -> SMTP
 
     aiosmtplib runs two regexes over every message (line ends to CRLF, dots stuffed), a
     fifth of the sending thread's time. Mail as composed here already has CRLF line ends
-    and no line starting with a dot, which two counts and a search confirm in a few
+    and no line starting with a dot, which a few counts and a search confirm in a few
     microseconds; anything else goes through ``client.data`` as it is.
     """
     crlf = data.count(b"\r\n")
