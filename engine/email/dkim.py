@@ -2,9 +2,9 @@
 
 Signed relaxed/relaxed over the headers mailbox providers check, the one-click unsubscribe
 headers included (Gmail and Yahoo require them to be covered). dkimpy parses the header
-block, canonicalises the headers and folds the ``DKIM-Signature`` field; the body's relaxed
-form is made here (the same bytes, without a regex match per word); the signature itself
-is made by ``cryptography`` (OpenSSL), some 25 times faster than dkimpy's pure-Python RSA.
+block and folds the ``DKIM-Signature`` field; the relaxed forms of the headers and the body
+are made here (the same bytes as dkimpy's, without its regex match per word); the signature
+itself is made by ``cryptography`` (OpenSSL), some 25 times faster than dkimpy's pure-Python RSA.
 An RSA key signs ``rsa-sha256``, an Ed25519 key ``ed25519-sha256`` (RFC 8463), each exactly
 as dkimpy would, so ``dkim.verify`` accepts both.
 """
@@ -175,8 +175,8 @@ def relaxed_body(body: bytes) -> bytes:
     """The body in relaxed canonical form (RFC 6376 3.4.4), byte for byte as dkimpy makes it.
 
     dkimpy replaces every blank with a blank, one regex match per word of text; here only
-    the runs that change are rewritten, and a body without any is left as it is, so a
-    10 KB body costs a few microseconds instead of a tenth of a millisecond.
+    the runs that change are rewritten, and a body without any is left as it is (for a
+    16 KB message, about a third of dkimpy's time).
     """
     if b" \r\n" in body or b"\t\r\n" in body:
         body = _TRAILING_WSP.sub(b"\r\n", body)

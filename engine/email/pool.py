@@ -166,9 +166,9 @@ async def _data(client: aiosmtplib.SMTP, data: bytes, *, timeout: float) -> SMTP
     crlf = data.count(b"\r\n")
     if not data.endswith(b"\r\n") or data.count(b"\r") != crlf or data.count(b"\n") != crlf:
         return await client.data(data, timeout=timeout)
-    if data.startswith(b".") or b"\n." in data:
-        data = b"." + data if data.startswith(b".") else data
-        data = data.replace(b"\n.", b"\n..")
+    if data.startswith(b"."):
+        data = b"." + data
+    data = data.replace(b"\r\n.", b"\r\n..")  # a dot-stuffed line (rare: no copy without)
     start = await client.execute_command(b"DATA", timeout=timeout)
     if start.code != SMTPStatus.start_input:
         raise aiosmtplib.SMTPDataError(start.code, start.message)

@@ -124,7 +124,7 @@ def send_messages(
     outgoing: list[tuple[_Queued, Outgoing]] = []
     subjects: dict[int, str] = {}
     links: dict[int, dict[int, str]] = {}
-    compiled: dict[str, EmailTemplate | TemplateError] = {}
+    compiled = _compiled(templates, {m.template for m in queued})
     for message in queued:
         try:
             item, subjects[message.id], links[message.id] = _prepare(
@@ -308,6 +308,19 @@ def _journey_data(
     return entries, senders
 
 
+def _compiled(
+    templates: TemplateStore, names: set[str]
+) -> dict[str, EmailTemplate | TemplateError]:
+    """The batch's templates, each looked up (and its files checked) once, or its error."""
+    found: dict[str, EmailTemplate | TemplateError] = {}
+    for name in names:
+        try:
+            found[name] = templates.get(name)
+        except TemplateError as error:
+            found[name] = error
+    return found
+
+
 def _prepare(
     message: _Queued,
     *,
@@ -324,11 +337,6 @@ def _prepare(
     contact = message.contact
     if contact is None or message.contact_id is None:
         raise _NotSent("failed", "no recipient: the contact was erased")
-    if message.template not in compiled:  # looked up, and its files checked, once a batch
-        try:
-            compiled[message.template] = templates.get(message.template)
-        except TemplateError as error:
-            compiled[message.template] = error
     template = compiled[message.template]
     if isinstance(template, TemplateError):
         raise _NotSent("failed", template.message)
@@ -480,8 +488,9 @@ def _record(
                 change["status"] = "failed"
                 report.blocked[message.id] = f"{outcome.smtp_code}: {outcome.reply}"
         changes.append(change)
+    recorded = {c["id"] for c in changes}
     for message_id, reason in [*report.suppressed.items(), *report.failed.items()]:
-        if not any(c["id"] == message_id for c in changes):
+        if message_id not in recorded:
             status = "suppressed" if message_id in report.suppressed else "failed"
             changes.append(
                 {
