@@ -9,6 +9,7 @@ called again (tests build a stub broker, then a Redis one, in the same process).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any, Generic, ParamSpec, TypeVar
@@ -31,6 +32,8 @@ from dramatiq.middleware import (
 from engine.errors import ConfigurationError
 from engine.settings import Settings
 
+log = logging.getLogger(__name__)
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -48,9 +51,33 @@ _current: dramatiq.Broker | None = None
 _declared: dict[str, LazyActor[Any, Any]] = {}
 
 
+class RequeuePrefetched(Middleware):
+    """Hands back, as a consumer stops, the messages it fetched but never passed on.
+
+    dramatiq's Redis consumer fetches up to its prefetch count at a time, which moves them
+    to this worker's acknowledgement set. Those still in its cache when the worker stops are
+    neither run nor requeued: they wait for the broker to declare the worker dead, and the
+    enrollments for their leases to expire. Requeued here, the next worker takes them at once.
+    """
+
+    def before_consumer_thread_shutdown(self, broker: dramatiq.Broker, thread: Any) -> None:
+        consumer = getattr(thread, "consumer", None)
+        cache = getattr(consumer, "message_cache", None)
+        if consumer is None or not cache:
+            return  # not a Redis consumer, or nothing fetched and left
+        consumer.message_cache = []
+        try:
+            consumer.requeue([dramatiq.Message.decode(data) for data in cache if data])
+        except Exception:  # the broker's own recovery and the sweep still find them
+            log.warning(
+                "prefetched messages not handed back on %s", thread.queue_name, exc_info=True
+            )
+
+
 def standard_middleware() -> list[Middleware]:
     """Return the middleware every Nurture broker runs (no Prometheus: no extra port)."""
     return [
+        RequeuePrefetched(),
         AgeLimit(),
         TimeLimit(time_limit=TIME_LIMIT_MS),
         ShutdownNotifications(),

@@ -19,7 +19,7 @@ from engine.store.db import Database
 from engine.store.models import ProcessHeartbeat
 from tests.workers.conftest import REDIS_URL, make_settings
 from workers import actors, runtime
-from workers.broker import build_broker, current_broker, describe_broker
+from workers.broker import build_broker, current_broker, describe_broker, standard_middleware
 
 WORKER = ProcessIdentity(role="worker", host="test-host", pid=4242)
 
@@ -131,3 +131,46 @@ def test_describe_broker_hides_the_password(tmp_path: Path) -> None:
 
     assert describe_broker(settings) == "redis://redis.internal:6380/2"
     assert describe_broker(make_settings(tmp_path, "sqlite://")) == "in-process"
+
+
+def test_messages_fetched_but_not_run_go_back_to_the_queue_when_a_worker_stops(
+    tmp_path: Path, namespace: str, redis_client: redis.Redis[bytes]
+) -> None:
+    """A Redis consumer fetches several messages at once; those it has not passed on when
+    its worker stops are requeued, not left in the worker's acknowledgement set."""
+    from queue import PriorityQueue
+
+    from dramatiq.worker import ConsumerThread
+
+    broker = RedisBroker(  # type: ignore[no-untyped-call]
+        url=REDIS_URL, namespace=namespace, middleware=standard_middleware()
+    )
+    broker.declare_queue("journeys")
+    for n in range(5):
+        broker.enqueue(dramatiq.Message("journeys", "advance_batch", (n,), {}, {}))
+    consumer = broker.consume("journeys", prefetch=5, timeout=100)
+    try:
+        handed_on = next(consumer)  # all five fetched; one passed on to a worker thread
+        assert handed_on is not None
+        thread = ConsumerThread(
+            broker=broker,
+            queue_name="journeys",
+            prefetch=5,
+            work_queue=PriorityQueue(),
+            worker_timeout=100,
+        )
+        thread.consumer = consumer
+        broker.emit_before("consumer_thread_shutdown", thread)  # as the stopping thread does
+
+        queued = [
+            dramatiq.Message.decode(m) for m in redis_client.hvals(f"{namespace}:journeys.msgs")
+        ]
+        waiting = redis_client.lrange(f"{namespace}:journeys", 0, -1)
+        acks = [k for k in redis_client.scan_iter(match=f"{namespace}:__acks__*")]
+        held = set().union(*(redis_client.smembers(k) for k in acks))
+    finally:
+        broker.close()
+
+    assert len(queued) == 5  # nothing was lost
+    assert len(waiting) == 4 and handed_on.options["redis_message_id"].encode() not in waiting
+    assert held == {handed_on.options["redis_message_id"].encode()}  # only the one running
