@@ -21,16 +21,23 @@ DISPATCH_LEASE = timedelta(seconds=60)
 def claim_due(
     session: Session, *, now: datetime, limit: int, owner: str, lease: timedelta = DISPATCH_LEASE
 ) -> list[int]:
-    """Lease up to ``limit`` due enrollments, earliest first, and return their ids."""
+    """Lease up to ``limit`` due enrollments, earliest first, and return their ids.
+
+    The query walks the due index (``wake_at, id``) and stops after ``limit`` rows. Paused
+    journeys, which hold their contacts where they are, are read first and excluded by id:
+    joined in as a subquery they hid the index order from PostgreSQL's planner, which then
+    sorted every due row for each batch, so a burst of a million due enrollments took a
+    full scan per 500 claimed.
+    """
     table = table_of(Enrollment)
+    held = list(session.scalars(select(Journey.id).where(Journey.status != "active")))
     query = (
         select(table.c.id)
         .where(
             table.c.status != "exited",
             table.c.wake_at <= now,
-            # A paused journey holds its contacts where they are until it is resumed.
-            table.c.journey_id.in_(select(Journey.id).where(Journey.status == "active")),
             or_(table.c.lease_until.is_(None), table.c.lease_until < now),
+            *([table.c.journey_id.not_in(held)] if held else []),
         )
         .order_by(table.c.wake_at, table.c.id)
         .limit(limit)
