@@ -30,7 +30,7 @@ from engine.runtime.views import (
     load_views,
     with_emails,
 )
-from engine.store.bulk import update_by_id
+from engine.store.bulk import among, update_by_id
 from engine.store.models import Enrollment
 from engine.store.models.base import table_of
 
@@ -187,7 +187,7 @@ def _claim(session: Session, ids: list[int], *, now: datetime) -> list[Claimed]:
         table.c.wake_at,
         table.c.state,
     )
-    live = (table.c.id.in_(ids), table.c.status != "exited")
+    live = (among(session, table.c.id, ids), table.c.status != "exited")
     if session.get_bind().dialect.name == "postgresql":
         found = session.execute(
             select(*columns).where(*live).order_by(table.c.id).with_for_update()

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 
 from engine.contacts.service import add_tags, contacts_changed, dialect_insert, remove_tags
@@ -45,7 +45,6 @@ from engine.store.models import (
 )
 from engine.store.models import Handoff as HandoffRow
 from engine.store.models.base import table_of
-from engine.store.types import Json, merge_patch
 
 #: The columns of a score change, for the bulk insert.
 SCORE_CHANGE_KINDS = {
@@ -148,21 +147,22 @@ class Effects:
     def flush(self) -> list[int]:
         """Write everything gathered; return the new outbox ids to dispatch after commit."""
         session = self.session
-        if self._patches:
-            table = table_of(Contact)
-            session.execute(
-                update(table)
-                .where(table.c.id == bindparam("cid"))
-                .values(attributes=merge_patch(table.c.attributes, bindparam("patch", type_=Json))),
-                [{"cid": c, "patch": patch} for c, patch in self._patches.items()],
-            )
+        # ``updated_at`` is set in the statement that changes a contact: one new row version.
+        update_by_id(
+            session,
+            table_of(Contact),
+            [{"id": c, "attributes": patch} for c, patch in self._patches.items()],
+            {"attributes": "jsonb"},
+            constants={"updated_at": self.now},
+            merged=frozenset({"attributes"}),
+        )
         for contact_id, columns in self._columns.items():
-            session.execute(update(Contact).where(Contact.id == contact_id).values(**columns))
-        touched = self._patches.keys() | self._columns.keys()
-        if touched:
             session.execute(
-                update(Contact).where(Contact.id.in_(touched)).values(updated_at=self.now)
+                update(Contact)
+                .where(Contact.id == contact_id)
+                .values(**columns, updated_at=self.now)
             )
+        touched = self._patches.keys() | self._columns.keys()
         if self._stage_changes:
             session.execute(insert(table_of(StageChange)), self._stage_changes)
         add_tags(session, self._tags_added, now=self.now, announce=False)
@@ -191,14 +191,8 @@ class Effects:
             session,
             table_of(StepRun),
             self._step_runs,
-            {
-                "enrollment_id": "bigint",
-                "step": "text",
-                "attempt": "int",
-                "status": "text",
-                "started_at": "timestamptz",
-                "finished_at": "timestamptz",
-            },
+            {"enrollment_id": "bigint", "step": "text", "attempt": "int"},
+            constants={"status": "done", "started_at": self.now, "finished_at": self.now},
             ignore_conflicts=True,
         )
         self._write_messages()
@@ -306,14 +300,7 @@ class Effects:
         )
 
     def _run(self, enrollment_id: int, step: str, attempt: int) -> dict[str, Any]:
-        return {
-            "enrollment_id": enrollment_id,
-            "step": step,
-            "attempt": attempt,
-            "status": "done",
-            "started_at": self.now,
-            "finished_at": self.now,
-        }
+        return {"enrollment_id": enrollment_id, "step": step, "attempt": attempt}
 
 
 def _get(document: Any, path: str) -> Any:

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from engine.store.bulk import among
 from engine.store.models import Enrollment, Journey
 from engine.store.models.base import table_of
 
@@ -48,7 +49,7 @@ def claim_due(
     if ids:
         session.execute(
             update(table)
-            .where(table.c.id.in_(ids))
+            .where(among(session, table.c.id, ids))
             .values(lease_owner=owner, lease_until=now + lease)
         )
     return ids
@@ -60,6 +61,6 @@ def release(session: Session, enrollment_ids: list[int], *, owner: str) -> None:
         table = table_of(Enrollment)
         session.execute(
             update(table)
-            .where(table.c.id.in_(enrollment_ids), table.c.lease_owner == owner)
+            .where(among(session, table.c.id, enrollment_ids), table.c.lease_owner == owner)
             .values(lease_owner=None, lease_until=None)
         )

@@ -16,6 +16,7 @@ from engine.journey.conditions import EmailActivity
 from engine.journey.needs import EVERYTHING, ViewNeeds
 from engine.journey.send_rules import RecentSend
 from engine.segments import CONTACT_FIELDS
+from engine.store.bulk import among
 from engine.store.models import (
     ConsentRecord,
     Contact,
@@ -67,11 +68,15 @@ def load_views(
     ids = sorted(set(contact_ids))
     if not ids:
         return {}
-    contacts = {c.id: c for c in session.execute(select_documents().where(Contact.id.in_(ids)))}
+    contacts = {
+        c.id: c for c in session.execute(select_documents().where(among(session, Contact.id, ids)))
+    }
     tags = (
         _grouped(
             session,
-            select(ContactTag.contact_id, ContactTag.tag).where(ContactTag.contact_id.in_(ids)),
+            select(ContactTag.contact_id, ContactTag.tag).where(
+                among(session, ContactTag.contact_id, ids)
+            ),
         )
         if needs.tags
         else {}
@@ -80,7 +85,7 @@ def load_views(
         _grouped(
             session,
             select(SegmentMembership.contact_id, SegmentMembership.segment_id).where(
-                SegmentMembership.contact_id.in_(ids)
+                among(session, SegmentMembership.contact_id, ids)
             ),
         )
         if needs.segments
@@ -90,7 +95,7 @@ def load_views(
         _grouped(
             session,
             select(Subscription.contact_id, Subscription.topic).where(
-                Subscription.contact_id.in_(ids), Subscription.subscribed.is_(True)
+                among(session, Subscription.contact_id, ids), Subscription.subscribed.is_(True)
             ),
         )
         if needs.subscriptions
@@ -100,7 +105,7 @@ def load_views(
     if needs.events:
         for contact_id, name, occurred_at, properties in session.execute(
             select(Event.contact_id, Event.type, Event.occurred_at, Event.properties)
-            .where(Event.contact_id.in_(ids), Event.occurred_at >= now - EVENT_HORIZON)
+            .where(among(session, Event.contact_id, ids), Event.occurred_at >= now - EVENT_HORIZON)
             .order_by(Event.contact_id, Event.occurred_at, Event.id)
         ):
             events[contact_id].append(EventRecord(name, occurred_at, properties))
@@ -109,14 +114,16 @@ def load_views(
     if needs.emails:
         for contact_id, occurred_at in session.execute(
             select(ConsentRecord.contact_id, ConsentRecord.occurred_at).where(
-                ConsentRecord.contact_id.in_(ids), ConsentRecord.granted.is_(False)
+                among(session, ConsentRecord.contact_id, ids), ConsentRecord.granted.is_(False)
             )
         ):
             unsubscribes[contact_id].append(EmailRecord("unsubscribed", occurred_at))
     rfm: dict[int, str] = {}
     if needs.rfm:
         for contact_id, rfm_class in session.execute(
-            select(RfmScore.contact_id, RfmScore.rfm_class).where(RfmScore.contact_id.in_(ids))
+            select(RfmScore.contact_id, RfmScore.rfm_class).where(
+                among(session, RfmScore.contact_id, ids)
+            )
         ):
             rfm[contact_id] = rfm_class
     lists = (
@@ -124,7 +131,7 @@ def load_views(
             session,
             select(ListMember.contact_id, ContactList.key)
             .join(ContactList, ContactList.id == ListMember.list_id)
-            .where(ListMember.contact_id.in_(ids)),
+            .where(among(session, ListMember.contact_id, ids)),
         )
         if needs.lists
         else {}
@@ -171,7 +178,7 @@ def load_email_activity(
             Message.queued_at,
             Message.sent_at,
             Message.bounced_at,
-        ).where(Message.enrollment_id.in_(ids))
+        ).where(among(session, Message.enrollment_id, ids))
     ):
         if enrollment_id is None:
             continue
@@ -191,7 +198,9 @@ def load_email_activity(
             TrackingEvent.classification,
         )
         .join(TrackingEvent, TrackingEvent.message_id == Message.id)
-        .where(Message.enrollment_id.in_(ids), TrackingEvent.kind.in_(("open", "click")))
+        .where(
+            among(session, Message.enrollment_id, ids), TrackingEvent.kind.in_(("open", "click"))
+        )
     ):
         if enrollment_id is None:
             continue
@@ -205,6 +214,8 @@ def load_email_activity(
 def with_emails(view: ContactView, emails: Iterable[EmailRecord]) -> ContactView:
     """The view for one enrollment: its own email activity beside the contact's unsubscribes."""
     records = [*view.emails, *emails]
+    if len(records) == len(view.emails) < 2:
+        return view  # nothing to add or to put in order
     return replace(view, emails=tuple(sorted(records, key=lambda r: r.at)))
 
 
@@ -218,7 +229,7 @@ def load_recent_sends(
         return sends
     for contact_id, at, journey, topic in session.execute(
         select(Message.contact_id, Message.queued_at, Message.journey_id, Message.topic).where(
-            Message.contact_id.in_(ids),
+            among(session, Message.contact_id, ids),
             Message.queued_at >= now - EVENT_HORIZON,
             Message.status.not_in(NOT_SENT),
         )
