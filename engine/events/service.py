@@ -14,6 +14,7 @@ from engine.errors import FieldProblem, InvalidInput, TooLarge
 from engine.events.schemas import MAX_BATCH, EventIn, IngestResult
 from engine.runtime import outbox
 from engine.runtime.topics import ROUTE_EVENTS
+from engine.store.bulk import insert_new_rows
 from engine.store.models import Contact, Event
 from engine.store.models.base import table_of
 
@@ -104,6 +105,20 @@ def store_events(
     return sum(1 for i in ids if i is not None)
 
 
+#: The columns of an event, for the bulk insert.
+EVENT_KINDS = {
+    "id": "bigint",
+    "contact_id": "bigint",
+    "anonymous_id": "text",
+    "type": "text",
+    "properties": "jsonb",
+    "occurred_at": "timestamptz",
+    "received_at": "timestamptz",
+    "source": "text",
+    "idempotency_key": "text",
+}
+
+
 def _insert_events(session: Session, rows: list[dict[str, Any]]) -> list[int | None]:
     """Insert rows, skipping known idempotency keys; return each row's new id or None."""
     if not rows:
@@ -132,10 +147,11 @@ def _insert_events(session: Session, rows: list[dict[str, Any]]) -> list[int | N
 
 
 def _insert_events_postgresql(session: Session, rows: list[dict[str, Any]]) -> list[int | None]:
-    """Take ids from the sequence up front, so the insert needs no RETURNING.
+    """Take ids from the sequence up front, then insert the batch in one statement.
 
-    Without RETURNING, psycopg sends the rows as one pipelined prepared statement instead of
-    a huge multi-VALUES text it must parse; that is several times faster for big batches.
+    The rows travel as one JSON document (``engine.store.bulk``): one statement to plan,
+    where an executemany is one per row. The ids that come back are the rows that landed;
+    the others had an idempotency key already stored.
     """
     ids = session.scalars(
         text("SELECT nextval(pg_get_serial_sequence('events', 'id')) FROM generate_series(1, :n)"),
@@ -143,13 +159,11 @@ def _insert_events_postgresql(session: Session, rows: list[dict[str, Any]]) -> l
     ).all()
     for row, event_id in zip(rows, ids, strict=True):
         row["id"] = event_id
-    stmt = dialect_insert(session, Event).on_conflict_do_nothing(
-        index_elements=[Event.idempotency_key]
+        row.setdefault("anonymous_id", None)
+    landed = insert_new_rows(
+        session, table_of(Event), rows, EVENT_KINDS, key="idempotency_key", returning="id"
     )
-    session.execute(stmt, rows)
-    keyed = [r["id"] for r in rows if r["idempotency_key"]]
-    landed = set(session.scalars(select(Event.id).where(Event.id.in_(keyed)))) if keyed else set()
-    return [r["id"] if not r["idempotency_key"] or r["id"] in landed else None for r in rows]
+    return [r["id"] if r["id"] in landed else None for r in rows]
 
 
 def _ensure_contacts(
