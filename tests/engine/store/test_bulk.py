@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import insert, select
 
+from engine.events.service import EVENT_KINDS
 from engine.store.bulk import among, insert_new_rows, insert_rows, update_by_id
 from engine.store.models import Contact, ContactTag, Event
 from engine.store.models.base import table_of
@@ -103,15 +104,7 @@ def test_insert_rows_fills_constants_and_skips_conflicts_when_asked(database):
 
 
 def test_insert_new_rows_returns_only_what_landed_with_nested_documents_intact(database):
-    kinds = {
-        "contact_id": "bigint",
-        "type": "text",
-        "properties": "jsonb",
-        "occurred_at": "timestamptz",
-        "received_at": "timestamptz",
-        "source": "text",
-        "idempotency_key": "text",
-    }
+    kinds = {k: v for k, v in EVENT_KINDS.items() if k not in ("id", "anonymous_id")}
     with database.unit_of_work() as session:
         [contact] = contacts(session, 1)
         row = {
