@@ -24,6 +24,7 @@ from engine.journey.triggers import SEGMENT_ENTERED, SEGMENT_EXITED
 from engine.runtime.journeys import CompiledJourneys, Published
 from engine.runtime.views import load_views
 from engine.segments.membership import refresh_contacts
+from engine.store.bulk import among
 from engine.store.models import Enrollment, Event, Journey
 from engine.store.models.base import table_of
 
@@ -87,7 +88,7 @@ def _load_events(session: Session, event_ids: Iterable[int]) -> list[_Stored]:
         return []
     found = session.execute(
         select(Event.id, Event.contact_id, Event.type, Event.occurred_at, Event.properties)
-        .where(Event.id.in_(ids), Event.contact_id.is_not(None))
+        .where(among(session, Event.id, ids), Event.contact_id.is_not(None))
         .order_by(Event.occurred_at, Event.id)
     )
     return [

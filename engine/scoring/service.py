@@ -27,7 +27,7 @@ from engine.scoring.config import active_scoring
 from engine.scoring.grading import grade_for
 from engine.scoring.rules import Award, ScoredEvent, award
 from engine.scoring.spec import GRADES, Lifecycle, Model, ScoringSpec
-from engine.store.bulk import insert_rows, update_by_id
+from engine.store.bulk import among, insert_rows, update_by_id
 from engine.store.models import Contact, Event, Handoff, ScoreChange, StageChange
 from engine.store.models import ScoredEvent as ScoredEventRow
 from engine.store.models.base import table_of
@@ -74,7 +74,9 @@ def score_events(
         result.changed.update(a.contact_id for a in awards)
     contacts = set(
         session.scalars(
-            select(Event.contact_id).where(Event.id.in_(ids), Event.contact_id.is_not(None))
+            select(Event.contact_id).where(
+                among(session, Event.id, ids), Event.contact_id.is_not(None)
+            )
         )
     )
     result.changed |= regrade(session, spec, {c for c in contacts if c is not None}, now=now)
