@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from engine.journey.contact_view import ContactView, EmailRecord
+from engine.journey.frozen import evolve
 from engine.journey.state import WaitingOn
 
 
@@ -244,17 +245,17 @@ def apply_action(contact: ContactView, action: Action, at: datetime) -> ContactV
             current = _get(attributes, path)
             number = current if isinstance(current, int | float) else 0
             _put(attributes, path, number + amount)
-        return dataclasses.replace(contact, attributes=attributes)
+        return evolve(contact, attributes=attributes)
     if isinstance(action, Tag):
         tags = (contact.tags | frozenset(action.add)) - frozenset(action.remove)
-        return dataclasses.replace(contact, tags=tags)
+        return evolve(contact, tags=tags)
     if isinstance(action, AdjustScore):
         scores = {**contact.scores}
         scores[action.model] = scores.get(action.model, 0) + action.delta
-        return dataclasses.replace(contact, scores=scores)
+        return evolve(contact, scores=scores)
     if isinstance(action, SendEmail):
         record = EmailRecord("sent", at, step=action.step, template=action.template)
-        return dataclasses.replace(contact, emails=(*contact.emails, record))
+        return evolve(contact, emails=(*contact.emails, record))
     return contact
 
 

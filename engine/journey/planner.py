@@ -12,7 +12,6 @@ event router calls ``plan`` again with ``event=`` when something happens.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,6 +35,7 @@ from engine.journey.actions import (
 )
 from engine.journey.conditions import Condition, Ref
 from engine.journey.contact_view import ContactView, EventRecord
+from engine.journey.frozen import evolve
 from engine.journey.needs import ViewNeeds, view_needs
 from engine.journey.predicates import MISSING, Predicate, compile_condition, lookup
 from engine.journey.spec import Goal, JourneySpec, SendEmailDefaults
@@ -126,7 +126,7 @@ class Plan:
         if checkpoint is None or send not in self.actions:
             raise InvalidInput(f"{send.idempotency_key} is not a send of this plan")
         wake_at = schedule.utc(until)
-        state = dataclasses.replace(
+        state = evolve(
             checkpoint, status="waiting", wait_started_at=self.at, wake_at=wake_at, waiting_on=None
         )
         note = Note(self.at, send.step, "defer", f"frequency cap: deferred to {wake_at}")
@@ -196,9 +196,7 @@ class _Call:
         events = contact.events
         if event is not None and event not in events:
             events = (*events, event)
-        self.view = dataclasses.replace(
-            contact, entry=state.entry, entered_at=state.entered_at, events=events
-        )
+        self.view = evolve(contact, entry=state.entry, entered_at=state.entered_at, events=events)
         self.zone = schedule.contact_zone(self.spec.timezone, contact.attributes)
         self.actions: list[Action] = []
         self.trace: list[Note] = []
@@ -216,7 +214,7 @@ class _Call:
     def finish(self, reason: str, why: str) -> None:
         self.note(self.state.step, "exit", why)
         self.emit(Exit(reason, self.state.step))
-        self.state = dataclasses.replace(
+        self.state = evolve(
             self.state,
             status="exited",
             exit_reason=reason,
@@ -260,7 +258,7 @@ class _Call:
                 taken += 1
             decision = step.plan(_Run(self, step_id))
             if isinstance(decision, Hold):
-                self.state = dataclasses.replace(
+                self.state = evolve(
                     self.state,
                     status="waiting",
                     wait_started_at=self.state.wait_started_at or self.now,
@@ -316,7 +314,7 @@ class _Call:
             key = f"{self.state.enrollment_id}:goal:{goal.id}"
             self.note(step, "goal", f"goal '{goal.id}' reached")
             self.emit(ReachGoal(goal.id, step, key))
-            self.state = dataclasses.replace(self.state, goals=self.state.goals | {goal.id})
+            self.state = evolve(self.state, goals=self.state.goals | {goal.id})
             if goal.exit and exit_goal is None:
                 exit_goal = goal
         return exit_goal
@@ -338,7 +336,7 @@ class _Call:
         """
         entered = schedule.utc(self.state.entered_at)
         events = tuple(e for e in self.view.events if schedule.utc(e.occurred_at) >= entered)
-        return dataclasses.replace(self.view, events=events)
+        return evolve(self.view, events=events)
 
     def result(self) -> Plan:
         waiting = self.state.status == "waiting"
@@ -354,7 +352,7 @@ class _Call:
 
 
 def _moved(state: EnrollmentState, step: str, **changes: Any) -> EnrollmentState:
-    return dataclasses.replace(
+    return evolve(
         state,
         step=step,
         status="active",

@@ -7,9 +7,11 @@ one contact in it. The planner never mutates a state: it returns a new one.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, cast
+
+from engine.journey.frozen import evolve
 
 if TYPE_CHECKING:
     from engine.journey.spec import JourneySpec
@@ -119,7 +121,7 @@ class EnrollmentState:
     def visit(self, step: str) -> EnrollmentState:
         """Return the state after entering ``step`` once more."""
         attempts = {**self.attempts, step: self.attempt(step) + 1}
-        return replace(
+        return evolve(
             self,
             step=step,
             status="active",

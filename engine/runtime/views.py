@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from engine.journey import ContactView, EmailRecord, EventRecord
 from engine.journey.conditions import EmailActivity
+from engine.journey.frozen import evolve
 from engine.journey.needs import EVERYTHING, ViewNeeds
 from engine.journey.send_rules import RecentSend
 from engine.segments import CONTACT_FIELDS
@@ -216,7 +216,7 @@ def with_emails(view: ContactView, emails: Iterable[EmailRecord]) -> ContactView
     records = [*view.emails, *emails]
     if len(records) == len(view.emails) < 2:
         return view  # nothing to add or to put in order
-    return replace(view, emails=tuple(sorted(records, key=lambda r: r.at)))
+    return evolve(view, emails=tuple(sorted(records, key=lambda r: r.at)))
 
 
 def load_recent_sends(
