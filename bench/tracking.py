@@ -31,17 +31,16 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
-import redis
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import insert
 
-from bench.latency import empty_redis_database, free_port
+from bench.latency import empty_redis_database, forget_broker, free_port
 from bench.runner import Context, Figure, console, median, rate
 from engine.clock import utcnow
 from engine.store.models import Contact, Link, Message, TrackingEvent
 from engine.store.models.base import table_of
-from engine.tracking.buffer import STREAM, RedisBuffer
+from engine.tracking.buffer import RedisBuffer
 from engine.tracking.tokens import click_token, open_token
 from tracking.app import PIXEL
 from workers.tracking import TrackingConsumer
@@ -164,9 +163,7 @@ def run(context: Context) -> list[Figure]:
         figures = _figures(measured, context.repeat)
         figures.append(_consumer(context, broker))
     finally:
-        client = redis.Redis.from_url(broker)
-        client.delete(STREAM)
-        client.close()
+        forget_broker(broker)  # the stream, and the worker's queues and heartbeats
         database.dispose()
     return figures
 
