@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from engine.contacts.service import contacts_changed
 from engine.events.service import store_events
-from engine.store.bulk import insert_new_rows
+from engine.store.bulk import among, insert_new_rows
 from engine.store.models import Link, Message, TrackingEvent
 from engine.store.models.base import table_of
 from engine.tracking.classify import (
@@ -94,7 +94,10 @@ def store_mail_hits(
     }
     clicks = [h for h in hits if h["kind"] == "click" and h["uid"] in messages]
     links = _links(session, [(messages[h["uid"]].id, int(h["position"])) for h in clicks])
-    earlier = _recent_clicks(session, {messages[h["uid"]].id for h in clicks}, clicks)
+    new_links: dict[int, set[int]] = defaultdict(set)
+    for hit in clicks:
+        new_links[messages[hit["uid"]].id].add(int(hit["position"]))
+    earlier = _recent_clicks(session, new_links, clicks)
     rows: list[dict[str, Any]] = []
     by_message: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for hit in hits:
@@ -217,13 +220,36 @@ def _links(
 
 
 def _recent_clicks(
-    session: Session, message_ids: set[int], clicks: list[dict[str, Any]]
+    session: Session, new_links: dict[int, set[int]], clicks: list[dict[str, Any]]
 ) -> dict[int, list[tuple[int, Click]]]:
-    """Each message's stored clicks close enough to the new ones to form a burst with them."""
-    if not message_ids:
+    """Each message's stored clicks close enough to the new ones to form a burst with them.
+
+    ``new_links`` are the positions the new clicks name, by message. Only messages whose
+    links, old and new together, are enough for a burst have their clicks read: a flood of
+    clicks on one link (a forwarded mail, a replayed URL) costs a look at the distinct links
+    clicked, not every click again in each batch.
+    """
+    if not new_links:
         return {}
     since = min(datetime.fromisoformat(h["at"]) for h in clicks) - BURST_WINDOW
+    window = (
+        among(session, TrackingEvent.message_id, new_links),
+        TrackingEvent.kind == "click",
+        TrackingEvent.occurred_at >= since,
+    )
+    clicked = {m: set(p) for m, p in new_links.items()}
+    for message_id, position in session.execute(
+        select(TrackingEvent.message_id, Link.position)
+        .join(Link, Link.id == TrackingEvent.link_id)
+        .where(*window)
+        .distinct()
+    ):
+        if message_id is not None:
+            clicked[message_id].add(position)
+    wanted = {m for m, positions in clicked.items() if len(positions) >= BURST_LINKS}
     earlier: dict[int, list[tuple[int, Click]]] = defaultdict(list)
+    if not wanted:
+        return earlier  # no burst is possible: the new clicks' verdicts need no history
     for event_id, message_id, position, at, ip, ua in session.execute(
         select(
             TrackingEvent.id,
@@ -234,11 +260,7 @@ def _recent_clicks(
             TrackingEvent.user_agent,
         )
         .join(Link, Link.id == TrackingEvent.link_id)
-        .where(
-            TrackingEvent.message_id.in_(message_ids),
-            TrackingEvent.kind == "click",
-            TrackingEvent.occurred_at >= since,
-        )
+        .where(*window[1:], among(session, TrackingEvent.message_id, wanted))
     ):
         if message_id is not None:
             earlier[message_id].append((event_id, Click(at, position, ip, ua)))

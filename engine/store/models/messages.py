@@ -84,5 +84,8 @@ class TrackingEvent(Base):
 
     __table_args__ = (
         Index("ix_tracking_events_contact_id_occurred_at", "contact_id", "occurred_at"),
-        Index("ix_tracking_events_message_id_kind", "message_id", "kind"),
+        # Per-message stats, and the consumer's window of recent clicks (scanner bursts).
+        Index(
+            "ix_tracking_events_message_id_kind_occurred_at", "message_id", "kind", "occurred_at"
+        ),
     )
