@@ -10,6 +10,7 @@ than the statement costs to run).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
@@ -168,10 +169,13 @@ def _recordset(kinds: Mapping[str, str]) -> str:
 
 def _document(rows: Sequence[Mapping[str, Any]], columns: list[str]) -> str:
     # orjson writes datetimes itself; json.dumps called back into Python for each one,
-    # which was a third of an ingest batch's time.
-    return orjson.dumps(
-        [{c: r[c] for c in columns} for r in rows], default=_iso, option=orjson.OPT_NON_STR_KEYS
-    ).decode()
+    # which was a third of an ingest batch's time. It refuses integers beyond 64 bits,
+    # which JSON (and jsonb) allow: such a batch takes the slower path.
+    document = [{c: r[c] for c in columns} for r in rows]
+    try:
+        return orjson.dumps(document, default=_iso, option=orjson.OPT_NON_STR_KEYS).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(document, ensure_ascii=False, separators=(",", ":"), default=_iso)
 
 
 def _iso(value: Any) -> str:

@@ -28,6 +28,28 @@ def test_single_event_creates_unknown_contact(client, admin, database):
     assert contact["last_seen_at"] is not None
 
 
+def test_properties_keep_japanese_text_nesting_and_integers_beyond_64_bits(client, admin, database):
+    properties = {
+        "注文番号": 2**70,
+        "商品": [{"名前": "抹茶セット", "数量": 2, "価格": 3980.5}],
+        "備考": "のし紙：御歳暮\n様",
+    }
+    response = client.post(
+        "/api/events",
+        json=[
+            {"type": "order_completed", "email": "takahashi@example.jp", "properties": properties},
+            {"type": "page_viewed", "email": "takahashi@example.jp", "properties": {"パス": "/"}},
+        ],
+        headers=admin,
+    )
+    assert response.status_code == 202 and response.json()["accepted"] == 2
+    with database.sessions() as session:
+        stored = session.scalars(
+            select(Event.properties).where(Event.type == "order_completed")
+        ).one()
+    assert stored == properties
+
+
 def test_idempotency_key_stores_once_across_and_within_calls(client, admin, database):
     event = {"type": "order_completed", "email": "a@example.jp", "idempotency_key": "order-1"}
     first = client.post("/api/events", json=[event, event], headers=admin).json()
