@@ -8,8 +8,9 @@ from itertools import count
 from sqlalchemy import event, select
 
 from engine.store.db import Database
-from engine.store.models import Contact, Link, Message, TrackingEvent
+from engine.store.models import Link, Message, TrackingEvent
 from engine.tracking.ingest import store_mail_hits
+from tests.engine.email.test_send import add_contact
 
 SENT = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
 #: A person reading an hour later: outside every delivery-time window.
@@ -18,24 +19,13 @@ _ids = count(1)
 
 
 def message(database: Database, links: int) -> str:
+    contact_id = add_contact(database)  # 山田 太郎, through the contacts service
     with database.unit_of_work() as session:
-        contact = Contact(
-            email="tanaka.hanako@example.jp",
-            last_name="田中",
-            first_name="花子",
-            attributes={},
-            lifecycle_stage="lead",
-            score=0,
-            created_at=SENT,
-            updated_at=SENT,
-        )
-        session.add(contact)
-        session.flush()
         row = Message(
             uid="burstmessage0001",
             message_id="<burst@example.jp>",
             idempotency_key="burst",
-            contact_id=contact.id,
+            contact_id=contact_id,
             journey_id="seminar",
             step_id="invite",
             template="セミナー案内",
