@@ -1,13 +1,14 @@
 """Tracking endpoints under ``wrk``, against nginx and a minimal FastAPI app; the consumer's rate.
 
-Three servers answer the same two URLs on loopback, one process each: nginx (``empty_gif``
-and ``return 302``, from a temporary config), a minimal FastAPI app that returns the GIF and
-the redirect with no checks, and Nurture's tracking app (``tracking.app:from_environment``)
+Four servers answer the same two URLs on loopback, one process each: nginx (``empty_gif``
+and ``return 302``, from a temporary config), a bare ASGI callable under uvicorn that answers
+both and does nothing else (the ceiling of the server itself), a minimal FastAPI app that
+returns the GIF and the redirect with no checks, and Nurture's tracking app (``tracking.app:from_environment``)
 under uvicorn, which verifies the token, looks the click target up (cached) and pushes each
 hit to a Redis stream, while a ``nurture worker`` ingests the stream as it fills (ingestion
 running, as in production). ``wrk -t2 -c50 -d5s --latency`` loads each URL of each server;
-the figures are Nurture's requests per second as a ratio to nginx's and to FastAPI's (higher
-is better) and its p99 latency as a ratio to theirs (lower is better).
+the figures are Nurture's requests per second as a ratio to each baseline's (higher is
+better) and its p99 latency as a ratio to theirs (lower is better).
 
 Then, with the worker stopped, one more pixel load leaves a backlog that the ingest consumer
 writes on its own (classification, one INSERT per batch, ``email_opened``/``email_clicked``
@@ -29,6 +30,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -83,6 +85,22 @@ def minimal_app() -> FastAPI:
         return RedirectResponse(TARGET, status_code=302)
 
     return app
+
+
+_BARE_HEADERS = [(b"content-type", b"image/gif"), (b"content-length", str(len(PIXEL)).encode())]
+_BARE_REDIRECT = [(b"location", TARGET.encode()), (b"content-length", b"0")]
+
+
+async def bare_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The ceiling of the server: a plain ASGI callable answering both URLs, doing nothing else."""
+    if scope["type"] != "http":
+        return
+    if scope["path"].startswith("/t/c/"):
+        await send({"type": "http.response.start", "status": 302, "headers": _BARE_REDIRECT})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": _BARE_HEADERS})
+    await send({"type": "http.response.body", "body": PIXEL})
 
 
 def run(context: Context) -> list[Figure]:
@@ -168,12 +186,15 @@ def run(context: Context) -> list[Figure]:
     return figures
 
 
+_LABELS = {"nginx": "nginx", "fastapi": "fastapi", "asgi": "bare ASGI"}
+
+
 def _figures(measured: dict[tuple[str, str], list[tuple[float, float]]], runs: int) -> list[Figure]:
     figures = []
     for endpoint in ("pixel", "click"):
         ours = measured[("nurture", endpoint)]
         ours_rate, ours_p99 = median([r for r, _ in ours]), median([p for _, p in ours])
-        for baseline in ("nginx", "fastapi"):
+        for baseline in ("nginx", "fastapi", "asgi"):
             theirs = measured[(baseline, endpoint)]
             figures += [
                 Figure(
@@ -181,7 +202,7 @@ def _figures(measured: dict[tuple[str, str], list[tuple[float, float]]], runs: i
                     f"{endpoint}: requests/s, ingestion running",
                     "req/s",
                     ours_rate,
-                    baseline,
+                    _LABELS[baseline],
                     median([r for r, _ in theirs]),
                     runs,
                 ),
@@ -190,7 +211,7 @@ def _figures(measured: dict[tuple[str, str], list[tuple[float, float]]], runs: i
                     f"{endpoint}: p99 latency, ingestion running (lower is better)",
                     "ms",
                     ours_p99,
-                    baseline,
+                    _LABELS[baseline],
                     median([p for _, p in theirs]),
                     runs,
                 ),
@@ -261,14 +282,15 @@ def _servers(folder: Path, env: dict[str, str]) -> Iterator[tuple[str, int]]:
     with _process(nginx, env, folder / "nginx.log"):
         _wait(port)
         yield "nginx", port
-    uvicorn = [sys.executable, "-m", "uvicorn", "--factory", "--no-access-log"]
+    uvicorn = [sys.executable, "-m", "uvicorn", "--no-access-log"]
     uvicorn += ["--log-level", "warning", "--loop", "uvloop", "--http", "httptools"]
-    for name, factory in (
-        ("fastapi", "bench.tracking:minimal_app"),
-        ("nurture", "tracking.app:from_environment"),
+    for name, app in (
+        ("asgi", ["bench.tracking:bare_app"]),
+        ("fastapi", ["--factory", "bench.tracking:minimal_app"]),
+        ("nurture", ["--factory", "tracking.app:from_environment"]),
     ):
         port = free_port()
-        command = [*uvicorn, "--host", "127.0.0.1", "--port", str(port), factory]
+        command = [*uvicorn, "--host", "127.0.0.1", "--port", str(port), *app]
         with _process(command, env, folder / f"{name}.log"):
             _wait(port)
             yield name, port
