@@ -27,9 +27,11 @@ from engine.store.models import (
     ConsentRecord,
     Contact,
     ContactTag,
+    Enrollment,
     Erasure,
     Message,
     StageChange,
+    StepRun,
     Subscription,
     Suppression,
     User,
@@ -375,6 +377,11 @@ def erase_contact(session: Session, contact: Contact, *, now: datetime, requeste
         .values(contact_id=None, to_address=None, subject=None)
     )
     session.execute(delete(Suppression).where(Suppression.email == contact.email))
+    # Step runs have no foreign key to cascade along. Lock the enrollments first: a worker
+    # stepping one now finishes (and writes its step runs) before they are deleted.
+    enrollments = select(Enrollment.id).where(Enrollment.contact_id == contact.id)
+    session.execute(enrollments.with_for_update()).all()
+    session.execute(delete(StepRun).where(StepRun.enrollment_id.in_(enrollments)))
     session.add(Erasure(email_sha256=digest, erased_at=now, requested_by=requested_by))
     session.delete(contact)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from engine.contacts.service import erase_contact
 from engine.journey import EnrollmentState, validate_journey
 from engine.runtime.advance import advance
 from engine.runtime.journeys import CompiledJourneys
@@ -85,29 +86,35 @@ def enroll(session, journey: str, contact: Contact, entry: dict) -> Enrollment:
     return row
 
 
+#: The entry of a demo request form: what starts the B2B nurture.
+DEMO_REQUEST = {"name": "form_submitted", "properties": {"form_id": "demo-request"}}
+
+
+def lead(session, email: str, family: str, given: str, company: str, zone: str) -> Contact:
+    contact = Contact(
+        email=email,
+        first_name=given,
+        last_name=family,
+        attributes={"company": company},
+        timezone=zone,
+        lifecycle_stage="lead",
+        score=0,
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    session.add(contact)
+    session.flush()
+    return contact
+
+
 @pytest.fixture
 def yamada(database):
     with database.unit_of_work() as session:
         publish(session, "b2b-lead-nurture")
-        contact = Contact(
-            email="taro.yamada@example.jp",
-            first_name="太郎",
-            last_name="山田",
-            attributes={"company": "株式会社ノース"},
-            timezone="America/New_York",
-            lifecycle_stage="lead",
-            score=0,
-            created_at=NOW,
-            updated_at=NOW,
+        contact = lead(
+            session, "taro.yamada@example.jp", "山田", "太郎", "株式会社ノース", "America/New_York"
         )
-        session.add(contact)
-        session.flush()
-        row = enroll(
-            session,
-            "b2b-lead-nurture",
-            contact,
-            {"name": "form_submitted", "properties": {"form_id": "demo-request"}},
-        )
+        row = enroll(session, "b2b-lead-nurture", contact, DEMO_REQUEST)
         return contact.id, row.id
 
 
@@ -145,6 +152,24 @@ def test_first_call_sends_scores_and_waits(database, yamada):
         ]
         assert result.outbox == [outbox[1].id]
         assert set(session.scalars(select(StepRun.step))) == {"welcome", "form_points", "wait_2d"}
+
+
+def test_erasing_a_contact_deletes_its_step_runs_and_no_one_elses(database, yamada):
+    contact_id, enrollment_id = yamada
+    with database.unit_of_work() as session:
+        suzuki = lead(
+            session, "hanako.suzuki@example.jp", "鈴木", "花子", "株式会社サウス", "Asia/Tokyo"
+        )
+        other = enroll(session, "b2b-lead-nurture", suzuki, DEMO_REQUEST).id
+    step(database, [enrollment_id, other], NOW)
+    with database.sessions() as session:
+        assert set(session.scalars(select(StepRun.enrollment_id))) == {enrollment_id, other}
+    with database.unit_of_work() as session:
+        yamada_row = session.get(Contact, contact_id)
+        erase_contact(session, yamada_row, now=NOW, requested_by="test")
+    with database.sessions() as session:
+        assert set(session.scalars(select(StepRun.enrollment_id))) == {other}
+        assert session.scalar(select(func.count()).select_from(Enrollment)) == 1
 
 
 def test_redelivery_and_early_wakes_do_nothing(database, yamada):
