@@ -61,6 +61,8 @@ def localize(naive: datetime, zone: zoneinfo.ZoneInfo) -> datetime:
     naive = naive.replace(tzinfo=None)
     first = naive.replace(tzinfo=zone, fold=0).astimezone(UTC)
     second = naive.replace(tzinfo=zone, fold=1).astimezone(UTC)
+    if first == second:  # neither a gap nor an overlap: the one instant (almost always)
+        return first
     exact = [t for t in (first, second) if wall(t, zone) == naive]
     if exact:
         return min(exact)  # an overlap yields two instants: take the first occurrence

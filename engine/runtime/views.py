@@ -30,6 +30,7 @@ from engine.store.models import (
     Subscription,
     TrackingEvent,
 )
+from engine.store.models.base import table_of
 
 #: How far back conditions may look at events (``within`` windows, ``since: entry``).
 EVENT_HORIZON = timedelta(days=400)
@@ -47,9 +48,11 @@ def contact_document(contact: Contact | Row[Any]) -> dict[str, Any]:
 
 
 def select_documents() -> Select[Any]:
-    """Select what ``contact_document`` reads, as columns (rows, not ORM objects: cheaper)."""
-    columns = [getattr(Contact, f) for f in CONTACT_FIELDS if f != "id"]
-    return select(Contact.id, Contact.attributes, *columns)
+    """Select what ``contact_document`` reads, as Core columns: rows, not ORM objects, and
+    none of the ORM's per-row loading (a worker reads a contact for every enrollment)."""
+    table = table_of(Contact)
+    columns = [table.c[f] for f in CONTACT_FIELDS if f != "id"]
+    return select(table.c.id, table.c.attributes, *columns)
 
 
 def load_views(
@@ -69,7 +72,10 @@ def load_views(
     if not ids:
         return {}
     contacts = {
-        c.id: c for c in session.execute(select_documents().where(among(session, Contact.id, ids)))
+        c.id: c
+        for c in session.execute(
+            select_documents().where(among(session, table_of(Contact).c.id, ids))
+        )
     }
     tags = (
         _grouped(

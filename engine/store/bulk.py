@@ -171,7 +171,12 @@ def _document(rows: Sequence[Mapping[str, Any]], columns: list[str]) -> str:
     # orjson writes datetimes itself; json.dumps called back into Python for each one,
     # which was a third of an ingest batch's time. It refuses integers beyond 64 bits,
     # which JSON (and jsonb) allow: such a batch takes the slower path.
-    document = [{c: r[c] for c in columns} for r in rows]
+    wanted = set(columns)
+    document: Sequence[Mapping[str, Any]] = (
+        rows  # the rows hold just these columns (the usual case): no copies
+        if all(type(r) is dict and r.keys() == wanted for r in rows)
+        else [{c: r[c] for c in columns} for r in rows]
+    )
     try:
         return orjson.dumps(document, default=_iso, option=orjson.OPT_NON_STR_KEYS).decode()
     except orjson.JSONEncodeError:
