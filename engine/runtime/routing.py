@@ -44,6 +44,16 @@ class Routed:
 
 
 @dataclass(frozen=True, slots=True)
+class _Head:
+    """A stored event without its properties: enough to decide whether anything needs them."""
+
+    id: int
+    contact_id: int
+    name: str
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class _Stored:
     id: int
     contact_id: int
@@ -57,45 +67,64 @@ def route_events(
 
     The contacts' segment memberships are re-checked first, so ``{segment: …}`` conditions
     see the events; the membership events this stores are routed in their own turn (and,
-    changing nothing themselves, re-check nothing).
+    changing nothing themselves, re-check nothing). Properties are read only for the events
+    a journey may enter on or a live enrollment listens to: most opens, clicks and page
+    views concern none, and reading their documents was most of routing's cost.
     """
     routed = Routed()
-    events = _load_events(session, event_ids)
-    if not events:
+    heads = _load_heads(session, event_ids)
+    if not heads:
         return routed
-    changed = {e.contact_id for e in events if e.record.name not in MEMBERSHIP_EVENTS}
+    changed = {e.contact_id for e in heads if e.name not in MEMBERSHIP_EVENTS}
     refresh_contacts(session, changed, now=now)
     active = active_versions(session, journeys)
-    woken = _live_listeners(session, events, journeys)
-    candidates = [
-        (event, journey_id)
-        for event in events
+    woken = [(head, ids) for head, ids in _live_listeners(session, heads, journeys) if ids]
+    entering = [
+        (head, journey_id)
+        for head in heads
         for journey_id, published in active.items()
-        if event.record.name in published.entry.events
+        if head.name in published.entry.events
     ]
+    # An event erased with its contact since the heads were read is left out.
+    events = _with_properties(session, [h for h, _ in entering] + [h for h, _ in woken])
+    candidates = [(events[h.id], journey_id) for h, journey_id in entering if h.id in events]
     if candidates:
         rows = _decide(
             session, candidates, active, now=now, refused=routed.refused, views=routed.views
         )
         routed.enrolled = insert_enrollments(session, rows, active, now=now)
-    routed.woken = [(event.record, ids) for event, ids in woken if ids]
+    routed.woken = [(events[h.id].record, ids) for h, ids in woken if h.id in events]
     return routed
 
 
-def _load_events(session: Session, event_ids: Iterable[int]) -> list[_Stored]:
+def _load_heads(session: Session, event_ids: Iterable[int]) -> list[_Head]:
     ids = sorted(set(event_ids))
     if not ids:
         return []
+    table = table_of(Event)
     found = session.execute(
-        select(Event.id, Event.contact_id, Event.type, Event.occurred_at, Event.properties)
-        .where(among(session, Event.id, ids), Event.contact_id.is_not(None))
-        .order_by(Event.occurred_at, Event.id)
+        select(table.c.id, table.c.contact_id, table.c.type, table.c.occurred_at)
+        .where(among(session, table.c.id, ids), table.c.contact_id.is_not(None))
+        .order_by(table.c.occurred_at, table.c.id)
     )
-    return [
-        _Stored(event_id, contact_id, EventRecord(name, occurred_at, properties))
-        for event_id, contact_id, name, occurred_at, properties in found
-        if contact_id is not None
-    ]
+    return [_Head(*row) for row in found]
+
+
+def _with_properties(session: Session, heads: list[_Head]) -> dict[int, _Stored]:
+    """The given events whole, by id: each head with its properties."""
+    by_id = {head.id: head for head in heads}
+    if not by_id:
+        return {}
+    table = table_of(Event)
+    found = session.execute(
+        select(table.c.id, table.c.properties).where(among(session, table.c.id, sorted(by_id)))
+    )
+    events = {}
+    for event_id, properties in found:
+        head = by_id[event_id]
+        record = EventRecord(head.name, head.occurred_at, properties)
+        events[event_id] = _Stored(event_id, head.contact_id, record)
+    return events
 
 
 def active_versions(session: Session, journeys: CompiledJourneys) -> dict[str, Published]:
@@ -233,8 +262,8 @@ def insert_enrollments(
 
 
 def _live_listeners(
-    session: Session, events: list[_Stored], journeys: CompiledJourneys
-) -> list[tuple[_Stored, list[int]]]:
+    session: Session, events: list[_Head], journeys: CompiledJourneys
+) -> list[tuple[_Head, list[int]]]:
     """Per event, the contact's live enrollments whose version or wait looks at its name."""
     live: dict[int, list[tuple[int, frozenset[str], str | None]]] = defaultdict(list)
     for enrollment_id, contact_id, journey_id, version, waiting_on in session.execute(
@@ -259,7 +288,7 @@ def _live_listeners(
             [
                 enrollment_id
                 for enrollment_id, wakes_on, awaited in live[event.contact_id]
-                if event.record.name == awaited or event.record.name in wakes_on
+                if event.name == awaited or event.name in wakes_on
             ],
         )
         for event in events

@@ -138,6 +138,44 @@ def test_exit_event_wakes_the_enrollment_at_once(running: Running):
         assert enrollment.step == "wait_1d"  # left while waiting, not after the day had passed
 
 
+CART = """\
+dsl: journey/v1
+id: cart-reminder
+name: カゴ落ちフォロー
+version: 1
+triggers: [{event: cart_abandoned}]
+start: wait_order
+steps:
+  wait_order:
+    type: wait_for
+    event: order_completed
+    match: {prop: cart_id, eq: {ref: entry.properties.cart_id}}
+    timeout: 4h
+    on_event: bought
+    on_timeout: gave_up
+  bought: {type: exit, reason: 購入済み}
+  gave_up: {type: exit, reason: 期限切れ}
+"""
+
+
+def test_a_waiting_enrollment_is_offered_the_event_with_its_properties(running: Running):
+    with running.database.unit_of_work() as session:
+        publish_source(session, CART, now=utcnow())
+    running.post({"type": "cart_abandoned", **SATO, "properties": {"cart_id": "カート-1"}})
+    running.post({"type": "order_completed", **SATO, "properties": {"cart_id": "カート-2"}})
+    with running.database.sessions() as session:
+        enrollment = session.scalars(
+            select(Enrollment).where(Enrollment.journey_id == "cart-reminder")
+        ).one()
+        assert (enrollment.step, enrollment.status) == ("wait_order", "waiting")
+    running.post({"type": "order_completed", **SATO, "properties": {"cart_id": "カート-1"}})
+    with running.database.sessions() as session:
+        enrollment = session.scalars(
+            select(Enrollment).where(Enrollment.journey_id == "cart-reminder")
+        ).one()
+        assert (enrollment.status, enrollment.exit_reason) == ("exited", "購入済み")
+
+
 def test_the_sweep_finishes_due_timers(running: Running):
     running.post({"type": "signed_up", **SATO, "properties": {"plan": "pro"}})
     assert jobs.sweep(running.runtime) == 0  # the day has not passed
