@@ -114,8 +114,8 @@ class StepRun(Base):
     inserts nothing twice.
 
     A worker writes several per stepped enrollment, so the table carries no surrogate id and
-    no foreign key to ``enrollments``: checking the key cost a fifth of the database's work
-    per step. ``erase_contact`` deletes a contact's step runs itself.
+    no foreign key to ``enrollments``: checking the key cost about a sixth of the database's
+    work per step. ``erase_contact`` deletes a contact's step runs itself.
     """
 
     __tablename__ = "step_runs"

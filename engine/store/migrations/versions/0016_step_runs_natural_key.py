@@ -1,9 +1,9 @@
 """Step runs keyed by (enrollment, step, attempt), with no surrogate id and no foreign key.
 
 A worker writes several step runs for every enrollment it steps. The foreign key to
-``enrollments`` was checked row by row, at a fifth of the database's work per step, and the
-id added a sequence call and a second unique index. The natural key was already unique;
-it becomes the primary key. Erasing a contact deletes its step runs explicitly.
+``enrollments`` was checked row by row, at about a sixth of the database's work per step,
+and the id added a sequence call and a second unique index. The natural key was already
+unique; it becomes the primary key. Erasing a contact deletes its step runs explicitly.
 
 Revision ID: 0016
 Revises: 0015
