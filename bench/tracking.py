@@ -6,9 +6,10 @@ answers both and does nothing else (the ceiling of the server itself), a minimal
 that returns the GIF and the redirect with no checks, and Nurture's tracking app
 (``tracking.app:from_environment``) under uvicorn, which verifies the token, looks the click
 target up (cached) and pushes each hit to a Redis stream, while a ``nurture worker`` ingests
-the stream as it fills (ingestion running, as in production). ``wrk -t2 -c50 -d5s --latency`` loads each URL of each server;
-the figures are Nurture's requests per second as a ratio to each baseline's (higher is
-better) and its p99 latency as a ratio to theirs (lower is better).
+the stream as it fills (ingestion running, as in production). ``wrk -t2 -c50 -d5s --latency``
+loads each URL of each server; the figures are Nurture's requests per second as a ratio to
+each baseline's (higher is better) and its p99 latency as a ratio to theirs (lower is
+better).
 
 Then, with the worker stopped, one more pixel load leaves a backlog that the ingest consumer
 writes on its own (classification, one INSERT per batch, ``email_opened``/``email_clicked``
