@@ -158,22 +158,22 @@ steps:
 """
 
 
-def test_a_waiting_enrollment_is_offered_the_event_with_its_properties(running: Running):
+def test_a_wait_for_with_a_property_match_ends_on_the_matching_event_only(running: Running):
     with running.database.unit_of_work() as session:
         publish_source(session, CART, now=utcnow())
     running.post({"type": "cart_abandoned", **SATO, "properties": {"cart_id": "カート-1"}})
+
+    def cart() -> tuple[str, str, str | None]:
+        with running.database.sessions() as session:
+            row = session.scalars(
+                select(Enrollment).where(Enrollment.journey_id == "cart-reminder")
+            ).one()
+            return row.step, row.status, row.exit_reason
+
     running.post({"type": "order_completed", **SATO, "properties": {"cart_id": "カート-2"}})
-    with running.database.sessions() as session:
-        enrollment = session.scalars(
-            select(Enrollment).where(Enrollment.journey_id == "cart-reminder")
-        ).one()
-        assert (enrollment.step, enrollment.status) == ("wait_order", "waiting")
+    assert cart() == ("wait_order", "waiting", None)
     running.post({"type": "order_completed", **SATO, "properties": {"cart_id": "カート-1"}})
-    with running.database.sessions() as session:
-        enrollment = session.scalars(
-            select(Enrollment).where(Enrollment.journey_id == "cart-reminder")
-        ).one()
-        assert (enrollment.status, enrollment.exit_reason) == ("exited", "購入済み")
+    assert cart() == ("bought", "exited", "購入済み")
 
 
 def test_the_sweep_finishes_due_timers(running: Running):

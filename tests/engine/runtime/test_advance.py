@@ -90,17 +90,27 @@ def enroll(session, journey: str, contact: Contact, entry: dict) -> Enrollment:
 DEMO_REQUEST = {"name": "form_submitted", "properties": {"form_id": "demo-request"}}
 
 
-def lead(session, email: str, family: str, given: str, company: str, zone: str) -> Contact:
+def lead(
+    session,
+    email: str,
+    family: str,
+    given: str | None = None,
+    *,
+    company: str | None = None,
+    zone: str | None = None,
+    at: datetime = NOW,
+) -> Contact:
+    """Store a lead (family name first, as written in Japanese) and return it."""
     contact = Contact(
         email=email,
         first_name=given,
         last_name=family,
-        attributes={"company": company},
+        attributes={"company": company} if company else {},
         timezone=zone,
         lifecycle_stage="lead",
         score=0,
-        created_at=NOW,
-        updated_at=NOW,
+        created_at=at,
+        updated_at=at,
     )
     session.add(contact)
     session.flush()
@@ -112,7 +122,12 @@ def yamada(database):
     with database.unit_of_work() as session:
         publish(session, "b2b-lead-nurture")
         contact = lead(
-            session, "taro.yamada@example.jp", "山田", "太郎", "株式会社ノース", "America/New_York"
+            session,
+            "taro.yamada@example.jp",
+            "山田",
+            "太郎",
+            company="株式会社ノース",
+            zone="America/New_York",
         )
         row = enroll(session, "b2b-lead-nurture", contact, DEMO_REQUEST)
         return contact.id, row.id
@@ -158,7 +173,12 @@ def test_erasing_a_contact_deletes_its_step_runs_and_no_one_elses(database, yama
     contact_id, enrollment_id = yamada
     with database.unit_of_work() as session:
         suzuki = lead(
-            session, "hanako.suzuki@example.jp", "鈴木", "花子", "株式会社サウス", "Asia/Tokyo"
+            session,
+            "hanako.suzuki@example.jp",
+            "鈴木",
+            "花子",
+            company="株式会社サウス",
+            zone="Asia/Tokyo",
         )
         other = enroll(session, "b2b-lead-nurture", suzuki, DEMO_REQUEST).id
     step(database, [enrollment_id, other], NOW)

@@ -11,7 +11,6 @@ from engine.journey import EnrollmentState, validate_journey
 from engine.runtime.advance import advance
 from engine.runtime.journeys import CompiledJourneys
 from engine.store.models import (
-    Contact,
     Enrollment,
     Journey,
     JourneyVersion,
@@ -19,7 +18,7 @@ from engine.store.models import (
     OutboxMessage,
     Subscription,
 )
-from tests.engine.runtime.test_advance import NOW
+from tests.engine.runtime.test_advance import NOW, lead
 
 PROMO = """\
 dsl: journey/v1
@@ -62,17 +61,7 @@ def setup(database, *, on_limit: str, topic: str, subscribed: bool, sent_before:
                 published_by="t",
             )
         )
-        contact = Contact(
-            email="kei@example.jp",
-            last_name="高橋",
-            attributes={},
-            lifecycle_stage="lead",
-            score=0,
-            created_at=NOW,
-            updated_at=NOW,
-        )
-        session.add(contact)
-        session.flush()
+        contact = lead(session, "kei@example.jp", "高橋")
         if subscribed:
             session.add(
                 Subscription(

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from engine.journey import validate_journey
 from engine.journey.needs import EVERYTHING, NOTHING, ViewNeeds, view_needs
 from engine.store.models import Contact, ContactTag, Enrollment, SegmentMembership
-from tests.engine.runtime.test_advance import enroll, step
+from tests.engine.runtime.test_advance import enroll, lead, step
 from tests.publishing import publish_source
 
 NOW = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
@@ -67,18 +67,7 @@ def test_needs_follow_the_conditions_a_journey_reads():
 def test_a_branch_on_a_segment_or_tag_sees_the_contact_membership(database, segment, tag, route):
     with database.unit_of_work() as session:
         publish_source(session, BRANCHING, now=NOW)
-        contact = Contact(
-            email="hanako@example.jp",
-            first_name="花子",
-            last_name="佐藤",
-            attributes={},
-            lifecycle_stage="lead",
-            score=0,
-            created_at=NOW,
-            updated_at=NOW,
-        )
-        session.add(contact)
-        session.flush()
+        contact = lead(session, "hanako@example.jp", "佐藤", "花子", at=NOW)
         if segment:
             session.add(
                 SegmentMembership(segment_id="vip-customers", contact_id=contact.id, entered_at=NOW)
