@@ -1,4 +1,4 @@
-"""Contacts: upsert by email, read, patch, erase, list, timeline, consent and tags."""
+"""Contacts: upsert by email, read, patch, erase, list, journeys, timeline, consent and tags."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from admin.api.validation import validate_body
 from engine.auth.apikeys import Principal
 from engine.clock import utcnow
 from engine.contacts import service
+from engine.contacts.enrollments import ContactEnrollment, contact_enrollments
 from engine.contacts.schemas import (
     ConsentIn,
     ContactIn,
@@ -128,6 +129,16 @@ def erase_contact(email: EmailPath, session: SessionDep, principal: Admin) -> Re
     service.erase_contact(session, contact, now=utcnow(), requested_by=f"api key {principal.name}")
     session.commit()
     return Response(status_code=204)
+
+
+@router.get("/{email}/enrollments", response_model=list[ContactEnrollment])
+def get_enrollments(
+    email: EmailPath, session: SessionDep, principal: Reader
+) -> list[ContactEnrollment]:
+    """The contact's journeys: live enrollments first (step, wake time, awaited event), then
+    the ended ones with their exit reason, newest first."""
+    contact = service.get_contact(session, _email(email), owner_id=_owner_scope(principal))
+    return contact_enrollments(session, contact.id)
 
 
 @router.get("/{email}/timeline", response_model=TimelinePage)

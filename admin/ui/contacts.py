@@ -24,6 +24,7 @@ from admin.ui.journeys import not_found
 from admin.ui.pages import render
 from engine.clock import utcnow
 from engine.contacts import service
+from engine.contacts.enrollments import contact_enrollments
 from engine.contacts.timeline import timeline
 from engine.contacts.why import Explanation, explain, load_facts
 from engine.errors import InvalidInput, NotFound
@@ -79,6 +80,21 @@ add_words(
             "kind_stage": "ステージ",
             "kind_handoff": "営業への引き渡し",
             "kind_consent": "同意",
+            "kind_journey_entered": "ジャーニー開始",
+            "kind_journey_exited": "ジャーニー終了",
+            "enr_journeys": "ジャーニー",
+            "enr_no_journeys": "どのジャーニーにも参加していません。",
+            "enr_journey": "ジャーニー",
+            "enr_status": "状態",
+            "enr_step": "ステップ",
+            "enr_next": "次の動き",
+            "enr_entered": "開始",
+            "enr_status_active": "実行待ち",
+            "enr_status_waiting": "待機中",
+            "enr_status_exited": "終了",
+            "enr_wakes_at": "再開",
+            "enr_or_event": "またはイベント",
+            "enr_exit_reason": "終了理由",
             "bad_cursor": "ページの指定が正しくありません。最初から表示しています。",
             "why_title": "このメールが届かなかった理由",
             "why_template": "テンプレート名",
@@ -128,6 +144,21 @@ add_words(
             "kind_stage": "Stage",
             "kind_handoff": "Sales handoff",
             "kind_consent": "Consent",
+            "kind_journey_entered": "Journey entered",
+            "kind_journey_exited": "Journey left",
+            "enr_journeys": "Journeys",
+            "enr_no_journeys": "Not in any journey.",
+            "enr_journey": "Journey",
+            "enr_status": "Status",
+            "enr_step": "Step",
+            "enr_next": "Next",
+            "enr_entered": "Entered",
+            "enr_status_active": "due to run",
+            "enr_status_waiting": "waiting",
+            "enr_status_exited": "ended",
+            "enr_wakes_at": "wakes",
+            "enr_or_event": "or on event",
+            "enr_exit_reason": "reason",
             "bad_cursor": "That page marker is not valid; showing the newest entries.",
             "why_title": "Why didn't this contact get an email?",
             "why_template": "Template name",
@@ -265,6 +296,7 @@ def contact(
         except InvalidInput:
             page, bad_cursor = timeline(session, found.id, limit=TIMELINE_PAGE), True
         blocked = suppressions(session, found.email, now=utcnow())
+        journeys = contact_enrollments(session, found.id)
         if template.strip():
             facts = load_facts(
                 session,
@@ -284,6 +316,7 @@ def contact(
         page=page,
         details=details,
         suppressions=blocked,
+        enrollments=journeys,
         bad_cursor=bad_cursor,
         why=why,
         why_template=template.strip(),

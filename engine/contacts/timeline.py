@@ -22,6 +22,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from engine.errors import FieldProblem, InvalidInput
 from engine.store.models import (
     ConsentRecord,
+    Enrollment,
     Event,
     Handoff,
     Message,
@@ -52,7 +53,7 @@ class TimelinePage(BaseModel):
 class _Source:
     kind: str
     model: Any
-    at: InstrumentedAttribute[datetime]
+    at: InstrumentedAttribute[datetime] | InstrumentedAttribute[datetime | None]
     contact: InstrumentedAttribute[int | None] | InstrumentedAttribute[int]
     entry: Callable[[Any], tuple[str, dict[str, Any]]]
     #: Rows of the table the timeline leaves out: shown by another source already.
@@ -122,6 +123,27 @@ def _consent(c: ConsentRecord) -> tuple[str, dict[str, Any]]:
     }
 
 
+def _entered(e: Enrollment) -> tuple[str, dict[str, Any]]:
+    trigger = (e.entry or {}).get("name")
+    return f"entered journey {e.journey_id} (v{e.version})", {
+        "journey": e.journey_id,
+        "version": e.version,
+        "enrollment": e.id,
+        "trigger": trigger,
+        "key": e.key,
+    }
+
+
+def _exited(e: Enrollment) -> tuple[str, dict[str, Any]]:
+    return f"left journey {e.journey_id}: {e.exit_reason}", {
+        "journey": e.journey_id,
+        "version": e.version,
+        "enrollment": e.id,
+        "step": e.step,
+        "reason": e.exit_reason,
+    }
+
+
 SOURCES = (
     _Source(
         "consent", ConsentRecord, ConsentRecord.occurred_at, ConsentRecord.contact_id, _consent
@@ -132,6 +154,15 @@ SOURCES = (
         "event", Event, Event.occurred_at, Event.contact_id, _event, Event.source == "tracking"
     ),
     _Source("handoff", Handoff, Handoff.created_at, Handoff.contact_id, _handoff),
+    _Source("journey_entered", Enrollment, Enrollment.entered_at, Enrollment.contact_id, _entered),
+    _Source(
+        "journey_exited",
+        Enrollment,
+        Enrollment.exited_at,
+        Enrollment.contact_id,
+        _exited,
+        Enrollment.exited_at.is_(None),
+    ),
     _Source("message", Message, Message.queued_at, Message.contact_id, _message),
     _Source("score", ScoreChange, ScoreChange.occurred_at, ScoreChange.contact_id, _score),
     _Source("stage", StageChange, StageChange.occurred_at, StageChange.contact_id, _stage),

@@ -99,8 +99,9 @@ def seed(database: Database, *, rep: str, other_rep: str, mark: str = "") -> See
                 step=step,
                 entry={"name": "seminar_attended"},
                 state={},
-                entered_at=now,
+                entered_at=now - timedelta(hours=4),
                 updated_at=now,
+                exited_at=now if status == "exited" else None,
                 exit_reason=reason,
             )
             session.add(enrollment)

@@ -53,8 +53,12 @@ def test_canvas_timeline_and_accepting_a_lead(
         page.get_by_role("button", name="検索").click()
         page.get_by_role("link", name="taro@example.jp").click()
         page.get_by_role("heading", name="山田 太郎").wait_for()
-        assert page.locator("#timeline .entry").count() == 5
+        assert page.locator("#timeline .entry").count() == 6
         assert "料金ページを閲覧" in (page.locator("#timeline").text_content() or "")
+        journey = page.locator("#enrollments tbody tr")
+        assert journey.count() == 1
+        assert "セミナー後フォロー" in (journey.text_content() or "")
+        assert "待機中" in (journey.text_content() or "")
         screenshot(page, "admin-contact-timeline")
         context.close()
 

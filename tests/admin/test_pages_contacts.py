@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from admin.ui.contacts import details
 from engine.store.db import Database
-from tests.admin.conftest import sign_in
+from tests.admin.conftest import csrf_of, sign_in
 from tests.admin.pages_seed import fast_passwords, seed
 
 __all__ = ["fast_passwords"]
@@ -75,12 +75,35 @@ def test_profile_and_timeline_newest_first_in_the_viewers_zone(
     assert "株式会社ノースウィンド" in html and "seminar" in html
     assert "unsubscribed" in html and "newsletter" in html  # suppression shown
     kinds = re.findall(r'data-kind="(\w+)"', html)
-    assert kinds == ["handoff", "stage", "score", "tracking", "event"]
+    assert kinds == ["handoff", "stage", "score", "tracking", "event", "journey_entered"]
+    assert "ジャーニー開始" in html  # the kind's label
+    journeys = re.findall(r'<tr data-status="(\w+)" data-journey="([\w-]+)">', html)
+    assert journeys == [("waiting", "seminar-ja")]
+    assert "セミナー後フォロー" in html and "<code>wait_1d</code>" in html
     assert "料金ページを閲覧" in html
     assert "Asia/Tokyo" in html
     stamps = re.findall(r'<time datetime="([^"]+)">([^<]+)</time>', html)
     assert stamps and stamps[0][0].endswith("+00:00")
     assert "UTC" not in stamps[0][1]
+
+
+def test_an_ended_journey_shows_its_reason_in_the_table_and_the_timeline_in_english(
+    ui: TestClient, make_user: Callable[..., str], database: Database
+) -> None:
+    sign_in(ui, make_user())
+    seed(
+        database, rep=make_user("rep@example.jp", "sales"), other_rep=make_user("r2@x.jp", "sales")
+    )
+    page = ui.get("/admin/contacts/hanako@example.jp")
+    ui.post("/admin/language", data={"language": "en", "csrf": csrf_of(page.text)})
+    html = ui.get("/admin/contacts/hanako@example.jp").text
+    assert 'lang="en"' in html
+    journeys = re.findall(r'<tr data-status="(\w+)" data-journey="([\w-]+)">', html)
+    assert journeys == [("exited", "seminar-ja")]
+    assert "ended" in html and "reason: finished" in html
+    kinds = re.findall(r'data-kind="(\w+)"', html)
+    assert kinds == ["handoff", "journey_exited", "journey_entered"]
+    assert "Journey left" in html and "left journey seminar-ja: finished" in html
 
 
 def test_timeline_pages_older_and_survives_a_bad_cursor(

@@ -176,6 +176,63 @@ def test_a_wait_for_with_a_property_match_ends_on_the_matching_event_only(runnin
     assert cart() == ("bought", "exited", "購入済み")
 
 
+def test_a_contacts_journeys_and_timeline_say_where_each_enrollment_stands(running: Running):
+    with running.database.unit_of_work() as session:
+        publish_source(session, CART, now=utcnow())
+    email = SATO["email"]
+    running.post({"type": "signed_up", **SATO, "properties": {"plan": "pro"}})
+    running.post({"type": "cart_abandoned", **SATO, "properties": {"cart_id": "カート-1"}})
+
+    def journeys() -> list[dict]:
+        answer = running.client.get(f"/api/contacts/{email}/enrollments", headers=running.marketer)
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    waiting = journeys()
+    assert [(e["journey_id"], e["status"], e["step"]) for e in waiting] == [
+        ("cart-reminder", "waiting", "wait_order"),  # newest entry first
+        ("signup-welcome", "waiting", "wait_1d"),
+    ]
+    cart, signup = waiting
+    assert (cart["journey_name"], cart["trigger"], cart["waiting_for"]) == (
+        "カゴ落ちフォロー",
+        "cart_abandoned",
+        "order_completed",
+    )
+    assert cart["wake_at"] is not None and cart["exited_at"] is None  # the 4h timeout
+    assert (signup["journey_name"], signup["waiting_for"]) == ("サインアップ歓迎", None)
+
+    running.post({"type": "order_completed", **SATO, "properties": {"cart_id": "カート-1"}})
+    ended = journeys()
+    assert [(e["journey_id"], e["status"]) for e in ended] == [
+        ("signup-welcome", "waiting"),  # live ones first
+        ("cart-reminder", "exited"),
+    ]
+    assert (ended[1]["exit_reason"], ended[1]["wake_at"], ended[1]["waiting_for"]) == (
+        "購入済み",
+        None,
+        None,
+    )
+    assert ended[1]["exited_at"] is not None
+
+    timeline = running.client.get(
+        f"/api/contacts/{email}/timeline",
+        params={"kind": ["journey_entered", "journey_exited"]},
+        headers=running.marketer,
+    ).json()["items"]
+    assert [(e["kind"], e["data"]["journey"]) for e in timeline] == [
+        ("journey_exited", "cart-reminder"),
+        ("journey_entered", "cart-reminder"),
+        ("journey_entered", "signup-welcome"),
+    ]
+    assert timeline[0]["summary"] == "left journey cart-reminder: 購入済み"
+    assert timeline[2]["data"]["trigger"] == "signed_up"
+    unknown = running.client.get(
+        "/api/contacts/nobody@example.jp/enrollments", headers=running.marketer
+    )
+    assert unknown.status_code == 404
+
+
 def test_the_sweep_finishes_due_timers(running: Running):
     running.post({"type": "signed_up", **SATO, "properties": {"plan": "pro"}})
     assert jobs.sweep(running.runtime) == 0  # the day has not passed
