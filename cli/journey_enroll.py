@@ -1,4 +1,4 @@
-"""``nurture journeys enroll``: put contacts in a journey by hand or in bulk."""
+"""``nurture journeys enroll`` and ``remove``: put contacts in a journey, or take them out."""
 
 from __future__ import annotations
 
@@ -9,15 +9,18 @@ import typer
 
 from cli.runtime import fail, load_settings, open_database, out, reported
 
+Emails = Annotated[
+    list[str] | None, typer.Option("--email", "-e", help="A contact's email (repeatable).")
+]
+EmailsFile = Annotated[
+    Path | None, typer.Option("--emails-file", help="A file of emails, one per line.")
+]
+
 
 def enroll(
     journey_id: Annotated[str, typer.Argument(help="The deployed journey's id.")],
-    email: Annotated[
-        list[str] | None, typer.Option("--email", "-e", help="A contact's email (repeatable).")
-    ] = None,
-    emails_file: Annotated[
-        Path | None, typer.Option("--emails-file", help="A file of emails, one per line.")
-    ] = None,
+    email: Emails = None,
+    emails_file: EmailsFile = None,
     segment: Annotated[
         str | None, typer.Option("--segment", help="Every contact in this segment.")
     ] = None,
@@ -33,7 +36,6 @@ def enroll(
     from ruamel.yaml.error import YAMLError
 
     from engine.clock import utcnow
-    from engine.contacts.fields import normalize_email
     from engine.journey.conditions import Condition
     from engine.runtime.enroll import (
         EnrollResult,
@@ -53,16 +55,7 @@ def enroll(
     result, unknown = EnrollResult(), list[str]()
     with reported():
         if email or emails_file:
-            raw = list(email or [])
-            if emails_file is not None:
-                lines = emails_file.read_text(encoding="utf-8-sig").splitlines()
-                raw += [line.strip() for line in lines if line.strip()]
-            addresses = []
-            for n, address in enumerate(raw, start=1):
-                try:
-                    addresses.append(normalize_email(address))
-                except ValueError as error:
-                    fail(f"email {n}: {error}")
+            addresses = _read_emails(email, emails_file)
             with database.unit_of_work() as session:
                 ids, unknown = contact_ids_by_email(session, addresses)
                 result = enroll_contacts(session, journey_id, ids, now=now, journeys=journeys)
@@ -93,3 +86,50 @@ def enroll(
     out.print(
         "they start within a second where a scheduler runs (nurture up, or nurture scheduler)"
     )
+
+
+def remove(
+    journey_id: Annotated[str, typer.Argument(help="The deployed journey's id.")],
+    email: Emails = None,
+    emails_file: EmailsFile = None,
+) -> None:
+    """Take contacts out of a journey now: their live enrollments exit as ``removed``."""
+    from engine.clock import utcnow
+    from engine.runtime.enroll import contact_ids_by_email, emails_by_contact_id
+    from engine.runtime.removal import remove_contacts
+
+    if not (email or emails_file):
+        fail("say who to remove: --email (repeatable) or --emails-file")
+    addresses = _read_emails(email, emails_file)
+    database = open_database(load_settings())
+    with reported(), database.unit_of_work() as session:
+        ids, unknown = contact_ids_by_email(session, addresses)
+        ended = set(remove_contacts(session, journey_id, ids, now=utcnow()))
+        absent = sorted(emails_by_contact_id(session, set(ids) - ended).values())
+    out.print(f"removed {len(ended):,} from {journey_id}")
+    if absent:
+        out.print(f"[yellow]not in {journey_id}:[/] {', '.join(absent)}")
+    if unknown:
+        out.print(f"[yellow]no contact with these emails:[/] {', '.join(unknown)}")
+
+
+def _read_emails(email: list[str] | None, emails_file: Path | None) -> list[str]:
+    """The emails given and those in the file (UTF-8, BOM allowed), normalised; exit on a bad one."""
+    from engine.contacts.fields import normalize_email
+
+    raw = [(f"--email {n}", address) for n, address in enumerate(email or [], start=1)]
+    if emails_file is not None:
+        try:
+            lines = emails_file.read_text(encoding="utf-8-sig").splitlines()
+        except (OSError, UnicodeDecodeError) as error:
+            fail(f"{emails_file}: {error}")
+        raw += [(f"{emails_file}:{n}", line.strip()) for n, line in enumerate(lines, start=1)]
+    addresses = []
+    for where, address in raw:
+        if not address:
+            continue
+        try:
+            addresses.append(normalize_email(address))
+        except ValueError as error:
+            fail(f"{where}: {error}")
+    return addresses

@@ -122,4 +122,5 @@ app.command("test")(journey_sim.run_tests)
 app.command("new")(journey_sim.new)
 app.command("docs")(journey_sim.docs)
 app.command("enroll")(journey_enroll.enroll)
+app.command("remove")(journey_enroll.remove)
 # -- end of commands defined in other modules --

@@ -24,6 +24,7 @@ from engine.deploy import service
 from engine.deploy.catalog import catalog_from_disk
 from engine.journey import Catalog
 from engine.runtime import enroll as enroll_service
+from engine.runtime import removal
 from engine.runtime import simulate as simulate_service
 from engine.runtime.stats import step_counts
 from engine.settings import Settings
@@ -395,6 +396,32 @@ def enroll(
     )
     session.commit()
     return EnrollOut(enrolled=result.enrolled, refused=dict(result.refused), unknown=unknown)
+
+
+class RemoveIn(BaseModel):
+    """Contacts to take out of the journey, by email."""
+
+    emails: list[str] = Field(min_length=1, max_length=10_000)
+
+
+class RemoveOut(BaseModel):
+    """Contacts whose live enrollments ended (reason ``removed``), those with none, and
+    emails no contact has."""
+
+    removed: int
+    not_enrolled: list[str]
+    unknown: list[str]
+
+
+@router.post("/{journey_id}/enrollments/exit", response_model=RemoveOut)
+def remove(journey_id: JourneyIdPath, body: RemoveIn, session: SessionDep, _: Writer) -> RemoveOut:
+    """Take contacts out of the journey now: their live enrollments exit as ``removed``."""
+    emails = validate_body(_EMAILS, body.emails, ["emails"])
+    ids, unknown = enroll_service.contact_ids_by_email(session, emails)
+    ended = set(removal.remove_contacts(session, journey_id, ids, now=utcnow()))
+    session.commit()
+    by_id = enroll_service.emails_by_contact_id(session, set(ids) - ended)
+    return RemoveOut(removed=len(ended), not_enrolled=sorted(by_id.values()), unknown=unknown)
 
 
 @router.get("/{journey_id}", response_model=JourneyDetailOut)

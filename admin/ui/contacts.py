@@ -12,13 +12,13 @@ from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from admin.api.deps import get_database
-from admin.ui.auth import CurrentUser, SignedIn
+from admin.ui.auth import CurrentUser, Marketing, SignedIn, check_csrf
 from admin.ui.i18n import add_words
 from admin.ui.journeys import not_found
 from admin.ui.pages import render
@@ -28,8 +28,9 @@ from engine.contacts.enrollments import contact_enrollments
 from engine.contacts.timeline import timeline
 from engine.contacts.why import Explanation, explain, load_facts
 from engine.errors import InvalidInput, NotFound
+from engine.runtime.removal import remove_contacts
 from engine.store.db import Database
-from engine.store.models import Contact, Handoff, Suppression
+from engine.store.models import Contact, Enrollment, Handoff, Suppression
 
 router = APIRouter(prefix="/admin/contacts", include_in_schema=False)
 PAGE_SIZE = 50
@@ -95,6 +96,9 @@ add_words(
             "enr_wakes_at": "再開",
             "enr_or_event": "またはイベント",
             "enr_exit_reason": "終了理由",
+            "enr_remove": "ジャーニーから外す",
+            "enr_removed": "ジャーニーから外しました。",
+            "enr_gone": "このジャーニーはすでに終了していました。",
             "bad_cursor": "ページの指定が正しくありません。最初から表示しています。",
             "why_title": "このメールが届かなかった理由",
             "why_template": "テンプレート名",
@@ -159,6 +163,9 @@ add_words(
             "enr_wakes_at": "wakes",
             "enr_or_event": "or on event",
             "enr_exit_reason": "reason",
+            "enr_remove": "Remove from journey",
+            "enr_removed": "Removed from the journey.",
+            "enr_gone": "That enrollment had already ended.",
             "bad_cursor": "That page marker is not valid; showing the newest entries.",
             "why_title": "Why didn't this contact get an email?",
             "why_template": "Template name",
@@ -278,10 +285,13 @@ def contact(
     database: Annotated[Database, Depends(get_database)],
     before: Annotated[str | None, Query(max_length=300)] = None,
     template: Annotated[str, Query(max_length=200)] = "",
+    notice: Annotated[str, Query(max_length=20)] = "",
 ) -> HTMLResponse:
-    """A contact's profile, consent and suppression state, and one page of the timeline.
+    """A contact's profile, journeys, consent and suppression state, and one page of the
+    timeline.
 
-    With ``template``, also why the contact did or did not get that email.
+    With ``template``, also why the contact did or did not get that email; ``notice`` says
+    what the last form did (``removed``, ``gone``).
     """
     bad_cursor = False
     why: Explanation | None = None
@@ -322,4 +332,40 @@ def contact(
         why_template=template.strip(),
         paged=bool(before) and not bad_cursor,
         self_path=f"/admin/contacts/{quote(found.email, safe='@')}",
+        notice=notice if notice in NOTICES else "",
+        can_remove=user.role in ("admin", "marketer"),
     )
+
+
+#: What the journey form may report back on the contact page.
+NOTICES = frozenset({"removed", "gone"})
+
+
+@router.post("/{email:path}/enrollments/{enrollment_id}/exit")
+def remove_from_journey(
+    request: Request,
+    email: str,
+    enrollment_id: int,
+    user: Marketing,
+    database: Annotated[Database, Depends(get_database)],
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    """End one of the contact's live enrollments (reason ``removed``), then show the page."""
+    check_csrf(user, csrf)
+    with database.unit_of_work() as session:
+        try:
+            found = find_contact(session, email, user)
+        except NotFound:
+            return not_found(request, user)
+        journey_id = session.scalar(
+            select(Enrollment.journey_id).where(
+                Enrollment.id == enrollment_id, Enrollment.contact_id == found.id
+            )
+        )
+        if journey_id is None:
+            return not_found(request, user)
+        ended = remove_contacts(
+            session, journey_id, [found.id], now=utcnow(), enrollment_id=enrollment_id
+        )
+    page = f"/admin/contacts/{quote(found.email, safe='@')}"
+    return RedirectResponse(f"{page}?notice={'removed' if ended else 'gone'}", status_code=303)

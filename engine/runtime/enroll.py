@@ -144,3 +144,12 @@ def contact_ids_by_email(session: Session, emails: Iterable[str]) -> tuple[list[
     rows = session.execute(select(Contact.email, Contact.id).where(Contact.email.in_(wanted)))
     found = {email: contact_id for email, contact_id in rows}
     return sorted(found.values()), sorted(wanted - found.keys())
+
+
+def emails_by_contact_id(session: Session, contact_ids: Iterable[int]) -> dict[int, str]:
+    """The emails of these contacts, by id."""
+    wanted = sorted(set(contact_ids))
+    if not wanted:
+        return {}
+    rows = session.execute(select(Contact.id, Contact.email).where(Contact.id.in_(wanted)))
+    return {contact_id: email for contact_id, email in rows}

@@ -137,3 +137,42 @@ def test_sales_sees_only_their_contacts(
     assert ui.get("/admin/contacts/taro@example.jp").status_code == 200
     assert ui.get("/admin/contacts/hanako@example.jp").status_code == 404
     assert ui.get("/admin/contacts/nobody@example.jp").status_code == 404
+
+
+def test_a_marketer_removes_the_contact_from_a_journey_and_sales_may_not(
+    ui: TestClient, make_user: Callable[..., str], database: Database
+) -> None:
+    rep, marketer = make_user("rep@example.jp", "sales"), make_user()
+    seed(database, rep=rep, other_rep=make_user("r2@x.jp", "sales"))
+    sign_in(ui, marketer)
+    page = ui.get("/admin/contacts/taro@example.jp").text
+    found = re.search(r'action="(/admin/contacts/taro@example.jp/enrollments/\d+/exit)"', page)
+    assert found is not None
+    remove = found.group(1)
+
+    ui.cookies.clear()
+    sign_in(ui, rep)
+    as_sales = ui.get("/admin/contacts/taro@example.jp").text
+    assert "セミナー後フォロー" in as_sales and "ジャーニーから外す" not in as_sales
+    assert ui.post(remove, data={"csrf": csrf_of(as_sales)}).status_code == 403
+
+    ui.cookies.clear()
+    sign_in(ui, marketer)
+    page = ui.get("/admin/contacts/taro@example.jp").text
+    assert 'data-status="waiting"' in page  # the rep's attempt changed nothing
+    assert ui.post(remove, data={"csrf": "forged"}).status_code == 403
+    done = ui.post(remove, data={"csrf": csrf_of(page)}, follow_redirects=False)
+    assert done.status_code == 303
+    assert done.headers["location"] == "/admin/contacts/taro@example.jp?notice=removed"
+    after = ui.get(done.headers["location"]).text
+    assert 'id="notice"' in after and "ジャーニーから外しました。" in after
+    assert re.findall(r'<tr data-status="(\w+)" data-journey="([\w-]+)">', after) == [
+        ("exited", "seminar-ja")
+    ]
+    assert "終了理由: removed" in after and "ジャーニーから外す" not in after
+    assert re.findall(r'data-kind="(\w+)"', after)[:2] == ["journey_exited", "handoff"]
+    again = ui.post(remove, data={"csrf": csrf_of(page)}, follow_redirects=False)
+    assert again.headers["location"].endswith("?notice=gone")
+    # Taro's enrollment under Hanako's address is not found.
+    elsewhere = remove.replace("taro@example.jp", "hanako@example.jp")
+    assert ui.post(elsewhere, data={"csrf": csrf_of(page)}).status_code == 404

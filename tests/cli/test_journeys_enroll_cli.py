@@ -1,4 +1,5 @@
-"""``nurture journeys enroll`` as a user types it: by email, and in bulk by a condition."""
+"""``nurture journeys enroll`` and ``remove`` as a user types them: by email, from a file, and
+in bulk by a condition."""
 
 from __future__ import annotations
 
@@ -58,11 +59,71 @@ def test_bulk_and_email_enrollment(tmp_path):
     for args, message in [
         ((), "choose who to enroll"),
         (("--where", "{colour: red}"), "--where is not a condition"),
-        (("-e", "bad@"), "email 1:"),
+        (("-e", "bad@"), "--email 1:"),
     ]:
         failed = run(tmp_path, "journeys", "enroll", "b2b-lead-nurture", *args)
         assert failed.returncode == 1
         assert message in failed.stderr
     missing = run(tmp_path, "journeys", "enroll", "no-such-journey", "-e", "lead1@example.jp")
+    assert missing.returncode == 1
+    assert "no deployed journey 'no-such-journey'" in missing.stderr
+
+
+def test_removing_by_email_and_from_a_file(tmp_path):
+    shutil.copy(JOURNEYS / "b2b-lead-nurture.yaml", tmp_path / "b2b-lead-nurture.yaml")
+    rows = ["email,姓,名,lifecycle_stage"] + [
+        f"lead{i}@example.jp,山田,太郎{i},lead" for i in range(4)
+    ]
+    (tmp_path / "people.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    assert run(tmp_path, "contacts", "import", "people.csv").returncode == 0
+    assert run(tmp_path, "journeys", "deploy", "b2b-lead-nurture.yaml").returncode == 0
+    enrolled = run(
+        tmp_path,
+        "journeys",
+        "enroll",
+        "b2b-lead-nurture",
+        "-e",
+        "lead0@example.jp",
+        "-e",
+        "lead1@example.jp",
+        "-e",
+        "lead2@example.jp",
+    )
+    assert "enrolled 3" in enrolled.stdout, enrolled.stderr
+
+    # A BOM, a blank line and a stray space, as a spreadsheet saves them.
+    (tmp_path / "stop.txt").write_text("\ufefflead1@example.jp\n\n LEAD2@example.jp\n", "utf-8")
+    removed = run(
+        tmp_path,
+        "journeys",
+        "remove",
+        "b2b-lead-nurture",
+        "--emails-file",
+        "stop.txt",
+        "-e",
+        "lead3@example.jp",
+        "-e",
+        "ghost@example.jp",
+    )
+    assert removed.returncode == 0, removed.stderr
+    assert "removed 2 from b2b-lead-nurture" in removed.stdout
+    assert "not in b2b-lead-nurture: lead3@example.jp" in removed.stdout
+    assert "no contact with these emails: ghost@example.jp" in removed.stdout
+    # Ended, not deleted: the journey's re-entry rule (after_exit, 90 days) now applies.
+    again = run(tmp_path, "journeys", "enroll", "b2b-lead-nurture", "-e", "lead1@example.jp")
+    assert "enrolled 0" in again.stdout and "cooldown 1" in again.stdout, again.stdout
+    twice = run(tmp_path, "journeys", "remove", "b2b-lead-nurture", "-e", "lead1@example.jp")
+    assert "removed 0" in twice.stdout and "not in b2b-lead-nurture: lead1" in twice.stdout
+
+    (tmp_path / "bad.txt").write_text("lead0@example.jp\n\nnot-an-email\n", encoding="utf-8")
+    for args, message in [
+        ((), "say who to remove"),
+        (("--emails-file", "bad.txt"), "bad.txt:3:"),
+        (("--emails-file", "absent.txt"), "absent.txt"),
+    ]:
+        failed = run(tmp_path, "journeys", "remove", "b2b-lead-nurture", *args)
+        assert failed.returncode == 1
+        assert message in failed.stderr, failed.stderr
+    missing = run(tmp_path, "journeys", "remove", "no-such-journey", "-e", "lead0@example.jp")
     assert missing.returncode == 1
     assert "no deployed journey 'no-such-journey'" in missing.stderr
