@@ -26,6 +26,7 @@ from engine.journey import Catalog
 from engine.runtime import enroll as enroll_service
 from engine.runtime import removal
 from engine.runtime import simulate as simulate_service
+from engine.runtime.roster import RosterPage, RosterStatus, journey_roster
 from engine.runtime.stats import step_counts
 from engine.settings import Settings
 from engine.stats.splits import ab_results
@@ -382,6 +383,25 @@ class EnrollOut(BaseModel):
     enrolled: int
     refused: dict[str, int]
     unknown: list[str]
+
+
+@router.get("/{journey_id}/enrollments", response_model=RosterPage)
+def roster(
+    journey_id: JourneyIdPath,
+    session: SessionDep,
+    _: Reader,
+    step: Annotated[str | None, Query(max_length=64, description="Only at this step")] = None,
+    status: Annotated[
+        RosterStatus, Query(description="live (active or waiting), active, waiting, exited, all")
+    ] = "live",
+    version: Annotated[int | None, Query(ge=1)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+) -> RosterPage:
+    """Who is in the journey: enrollments with their contacts, newest first, by step and status."""
+    return journey_roster(
+        session, journey_id, step=step, status=status, version=version, limit=limit, cursor=cursor
+    )
 
 
 @router.post("/{journey_id}/enrollments", response_model=EnrollOut)

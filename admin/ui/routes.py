@@ -10,6 +10,7 @@ from admin.ui import (
     contacts,
     dashboard,
     health,
+    journey_people,
     journeys,
     login,
     mail_templates,
@@ -24,7 +25,7 @@ def mount_ui(app: FastAPI) -> None:
     pages.install(app)
     for router in (login.router, dashboard.router, health.router):
         app.include_router(router)
-    for router in (journeys.router, contacts.router, sales.router):
+    for router in (journeys.router, journey_people.router, contacts.router, sales.router):
         app.include_router(router)
     for router in (segments.router, mail_templates.router, broadcasts.router, analytics.router):
         app.include_router(router)

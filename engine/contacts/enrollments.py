@@ -8,6 +8,7 @@ would wake them sooner), then the ended ones with their exit reason, newest firs
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import case, select
@@ -19,29 +20,51 @@ from engine.store.models import Enrollment, Journey
 MAX_LISTED = 500
 
 
-class ContactEnrollment(BaseModel):
-    """One run of the contact through a journey version.
+class Standing(BaseModel):
+    """Where one enrollment stands: its version and step, and what comes next or why it ended.
 
     ``status`` is ``active`` (due to run its step), ``waiting`` (until ``wake_at`` and/or an
-    event named ``waiting_for``) or ``exited`` (``exit_reason`` says why: ``completed``, a
-    step's own reason, ``exit_when``, ``goal:<id>`` …). ``trigger`` is what enrolled it: an
-    event name, ``manual``, ``schedule`` or the trigger's kind.
+    event named ``waiting_for``) or ``exited`` (``exit_reason`` says why: a step's own reason,
+    ``exit_when``, ``goal:<id>``, ``removed`` …).
     """
 
     id: int
-    journey_id: str
-    journey_name: str | None
     version: int
     status: str
     step: str
-    steps_taken: int
-    trigger: str | None
-    key: str
     entered_at: datetime
     wake_at: datetime | None
     waiting_for: str | None
     exited_at: datetime | None
     exit_reason: str | None
+
+    @staticmethod
+    def of(row: Enrollment) -> dict[str, Any]:
+        """The standing fields of a stored enrollment, to build this model or one extending it."""
+        waiting = row.status == "waiting"
+        listening = (row.waiting_on or {}).get("event") if waiting else None
+        return {
+            "id": row.id,
+            "version": row.version,
+            "status": row.status,
+            "step": row.step,
+            "entered_at": row.entered_at,
+            "wake_at": row.wake_at if waiting else None,
+            "waiting_for": listening if isinstance(listening, str) else None,
+            "exited_at": row.exited_at,
+            "exit_reason": row.exit_reason,
+        }
+
+
+class ContactEnrollment(Standing):
+    """One run of the contact through a journey version; ``trigger`` is what enrolled it: an
+    event name, ``manual``, ``schedule`` or the trigger's kind."""
+
+    journey_id: str
+    journey_name: str | None
+    steps_taken: int
+    trigger: str | None
+    key: str
 
 
 def contact_enrollments(
@@ -60,22 +83,12 @@ def contact_enrollments(
 
 
 def _out(row: Enrollment, journey_name: str | None) -> ContactEnrollment:
-    waiting = row.status == "waiting"
-    listening = (row.waiting_on or {}).get("event") if waiting else None
     trigger = (row.entry or {}).get("name")
     return ContactEnrollment(
-        id=row.id,
+        **Standing.of(row),
         journey_id=row.journey_id,
         journey_name=journey_name,
-        version=row.version,
-        status=row.status,
-        step=row.step,
         steps_taken=row.steps_taken,
         trigger=trigger if isinstance(trigger, str) else None,
         key=row.key,
-        entered_at=row.entered_at,
-        wake_at=row.wake_at if waiting else None,
-        waiting_for=listening if isinstance(listening, str) else None,
-        exited_at=row.exited_at,
-        exit_reason=row.exit_reason,
     )

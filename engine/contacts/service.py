@@ -438,18 +438,18 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def encode_cursor(last_id: int) -> str:
-    """Opaque cursor for keyset pagination."""
-    return base64.urlsafe_b64encode(f"c:{last_id}".encode()).decode().rstrip("=")
+def encode_cursor(last_id: int, kind: str = "c") -> str:
+    """Opaque cursor for keyset pagination by id; ``kind`` tells listings' cursors apart."""
+    return base64.urlsafe_b64encode(f"{kind}:{last_id}".encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> int:
+def decode_cursor(cursor: str, kind: str = "c") -> int:
     """Read a cursor made by ``encode_cursor``; raise InvalidInput naming ``cursor`` if bad."""
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        kind, _, value = text.partition(":")
-        if kind != "c":
-            raise ValueError(kind)
+        found, _, value = text.partition(":")
+        if found != kind:
+            raise ValueError(found)
         return int(value)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise InvalidInput(

@@ -70,10 +70,12 @@ def test_list_and_canvas_show_live_counts(
     assert '<svg id="canvas"' in html and 'id="step-tag_hot"' in html
     wait_row = re.search(r'<tr data-step="wait_1d">(.*?)</tr>', html, re.S)
     assert wait_row is not None
-    assert 'class="num entered">2<' in wait_row.group(1)
-    assert 'class="num waiting">1<' in wait_row.group(1)
+    people = "/admin/journeys/seminar-ja/people?version=1&amp;step=wait_1d&amp;status="
+    assert 'class="num entered">2<' in wait_row.group(1)  # visits, not who is there now
+    assert f'class="num waiting"><a href="{people}waiting">1</a><' in wait_row.group(1)
     done_row = re.search(r'<tr data-step="done">(.*?)</tr>', html, re.S)
     assert done_row is not None and "finished: 1" in done_row.group(1)
+    assert "step=done&amp;status=exited" in done_row.group(1)
     assert 'data-goal="became_sql"' in html
     assert '<li id="L2"><code>id: seminar-ja</code></li>' in html
 
@@ -349,3 +351,42 @@ def test_ab_results_show_rates_uplift_and_confidence(
     assert 0.22 < variant["comparison"]["low"] < 0.25 < variant["comparison"]["high"] < 0.28
     assert ui.get("/api/journeys/ab-ja/ab?version=1", headers=key_for("sales")).json() == [split]
     assert ui.get("/api/journeys/nope/ab", headers=key_for("sales")).status_code == 404
+
+
+def test_the_counts_lead_to_the_people_at_a_step(
+    ui: TestClient, make_user: Callable[..., str], database: Database, monkeypatch: object
+) -> None:
+    import admin.ui.journey_people as people
+
+    rep = make_user("rep@example.jp", "sales")
+    seed(database, rep=rep, other_rep=make_user("r2@x.jp", "sales"))
+    sign_in(ui, make_user())
+    base = "/admin/journeys/seminar-ja/people"
+    live = ui.get(base)
+    assert live.status_code == 200
+    rows = re.findall(r'<tr data-email="([^"]+)" data-status="(\w+)">', live.text)
+    assert rows == [("taro@example.jp", "waiting")]
+    assert "山田 太郎" in live.text and "<code>wait_1d</code>" in live.text
+    ended = ui.get(base, params={"version": 1, "step": "done", "status": "exited"}).text
+    assert re.findall(r'<tr data-email="([^"]+)" data-status="(\w+)">', ended) == [
+        ("hanako@example.jp", "exited")
+    ]
+    assert "finished" in ended and 'href="/admin/contacts/hanako%40example.jp"' in ended
+    nobody = ui.get(base, params={"step": "wait_1d", "status": "exited"}).text
+    assert 'id="no-people"' in nobody
+
+    monkeypatch.setattr(people, "PAGE_SIZE", 1)  # type: ignore[attr-defined]
+    first = ui.get(base, params={"status": "all"}).text
+    assert first.count("<tr data-email=") == 1 and "hanako@example.jp" in first
+    more = re.search(r'id="next-page" href="([^"]+)"', first)
+    assert more is not None
+    second = ui.get(more.group(1).replace("&amp;", "&")).text
+    assert second.count("<tr data-email=") == 1 and "taro@example.jp" in second
+    assert 'id="next-page"' not in second
+    bad = ui.get(base, params={"cursor": "nonsense"})
+    assert bad.status_code == 200 and 'role="alert"' in bad.text
+
+    assert ui.get("/admin/journeys/no-such/people").status_code == 404
+    ui.cookies.clear()
+    sign_in(ui, rep)
+    assert ui.get(base).status_code == 403
