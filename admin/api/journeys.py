@@ -395,12 +395,22 @@ def roster(
         RosterStatus, Query(description="live (active or waiting), active, waiting, exited, all")
     ] = "live",
     version: Annotated[int | None, Query(ge=1)] = None,
+    visited: Annotated[
+        str | None, Query(max_length=64, description="Only those that ever entered this step")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> RosterPage:
     """Who is in the journey: enrollments with their contacts, newest first, by step and status."""
     return journey_roster(
-        session, journey_id, step=step, status=status, version=version, limit=limit, cursor=cursor
+        session,
+        journey_id,
+        step=step,
+        status=status,
+        version=version,
+        visited=visited,
+        limit=limit,
+        cursor=cursor,
     )
 
 

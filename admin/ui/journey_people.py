@@ -45,6 +45,8 @@ add_words(
             "people_status_all": "すべて",
             "people_bad_cursor": "ページの指定が正しくありません。最初から表示しています。",
             "people_first_page": "最初のページ",
+            "people_visited": "このステップに入ったことのある人のみ",
+            "people_clear": "条件を外す",
             "people_next_page": "次のページ",
         },
         "en": {
@@ -64,6 +66,8 @@ add_words(
             "people_status_all": "everyone",
             "people_bad_cursor": "That page link is not valid; showing the first page.",
             "people_first_page": "First page",
+            "people_visited": "Only those who entered the step",
+            "people_clear": "clear",
             "people_next_page": "Next page",
         },
     }
@@ -77,12 +81,14 @@ def people(
     user: Marketing,
     database: Annotated[Database, Depends(get_database)],
     step: Annotated[str, Query(max_length=64)] = "",
+    visited: Annotated[str, Query(max_length=64)] = "",
     status: Annotated[str, Query(max_length=16)] = "live",
     version: Annotated[int | None, Query(ge=1)] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> HTMLResponse:
     """A page of the journey's enrollments at ``step`` (any step when empty) with ``status``,
-    of one ``version`` when given (the canvas's links say which)."""
+    of one ``version`` when given (the canvas's links say which); with ``visited``, only
+    those that ever entered that step."""
     chosen = status if status in STATUSES else "live"
     bad_cursor = False
     with database.sessions() as session:
@@ -95,6 +101,7 @@ def people(
                 session,
                 journey_id,
                 step=step or None,
+                visited=visited or None,
                 status=cast(RosterStatus, chosen),
                 version=version,
                 limit=PAGE_SIZE,
@@ -107,6 +114,8 @@ def people(
             page, bad_cursor = listing(None), True
         name = journey.name
     query: dict[str, str | int] = {"step": step, "status": chosen}
+    if visited:
+        query["visited"] = visited
     if version is not None:
         query["version"] = version
     base = f"/admin/journeys/{journey_id}/people"
@@ -119,6 +128,8 @@ def people(
         journey_name=name,
         step=step,
         shown_status=chosen,
+        visited=visited,
+        without_visited=f"{base}?{urlencode({k: v for k, v in query.items() if k != 'visited'})}",
         version=version,
         statuses=STATUSES,
         page=page,

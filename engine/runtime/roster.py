@@ -16,7 +16,7 @@ from engine.contacts.enrollments import Standing
 from engine.contacts.fields import display_name
 from engine.contacts.service import decode_cursor, encode_cursor
 from engine.errors import NotFound
-from engine.store.models import Contact, Enrollment, Journey
+from engine.store.models import Contact, Enrollment, Journey, StepRun
 
 RosterStatus = Literal["live", "active", "waiting", "exited", "all"]
 #: The cursor kind of roster pages (enrollment ids).
@@ -44,12 +44,15 @@ def journey_roster(
     step: str | None = None,
     status: RosterStatus = "live",
     version: int | None = None,
+    visited: str | None = None,
     limit: int = 100,
     cursor: str | None = None,
 ) -> RosterPage:
     """One page of the journey's enrollments, newest first, narrowed by step, status, version.
 
-    ``live`` is ``active`` and ``waiting`` together. Raises NotFound for an unknown journey and
+    ``live`` is ``active`` and ``waiting`` together. ``visited`` keeps the enrollments that
+    ever entered that step (its step runs say so), wherever they are now: who got the welcome
+    mail, who took the ``else`` branch. Raises NotFound for an unknown journey and
     InvalidInput (naming ``cursor``) for a cursor this listing did not give.
     """
     if session.scalar(select(Journey.id).where(Journey.id == journey_id)) is None:
@@ -69,6 +72,11 @@ def journey_roster(
         query = query.where(Enrollment.status != "exited")
     elif status != "all":
         query = query.where(Enrollment.status == status)
+    if visited is not None:
+        entered = select(StepRun.enrollment_id).where(
+            StepRun.enrollment_id == Enrollment.id, StepRun.step == visited
+        )
+        query = query.where(entered.exists())
     if cursor:
         query = query.where(Enrollment.id < decode_cursor(cursor, CURSOR_KIND))
     rows = session.execute(query).all()

@@ -71,7 +71,8 @@ def test_list_and_canvas_show_live_counts(
     wait_row = re.search(r'<tr data-step="wait_1d">(.*?)</tr>', html, re.S)
     assert wait_row is not None
     people = "/admin/journeys/seminar-ja/people?version=1&amp;step=wait_1d&amp;status="
-    assert 'class="num entered">2<' in wait_row.group(1)  # visits, not who is there now
+    visits = "/admin/journeys/seminar-ja/people?version=1&amp;visited=wait_1d&amp;status=all"
+    assert f'class="num entered"><a href="{visits}">2</a><' in wait_row.group(1)
     assert f'class="num waiting"><a href="{people}waiting">1</a><' in wait_row.group(1)
     done_row = re.search(r'<tr data-step="done">(.*?)</tr>', html, re.S)
     assert done_row is not None and "finished: 1" in done_row.group(1)
@@ -374,6 +375,17 @@ def test_the_counts_lead_to_the_people_at_a_step(
     assert "finished" in ended and 'href="/admin/contacts/hanako%40example.jp"' in ended
     nobody = ui.get(base, params={"step": "wait_1d", "status": "exited"}).text
     assert 'id="no-people"' in nobody
+    # Who ever entered a step, wherever they are now: the canvas's "entered" link.
+    passed = ui.get(base, params={"visited": "wait_1d", "status": "all"}).text
+    assert re.findall(r'<tr data-email="([^"]+)"', passed) == [
+        "hanako@example.jp",
+        "taro@example.jp",
+    ]
+    assert 'id="visited"' in passed and "<code>wait_1d</code>" in passed
+    branch = ui.get(base, params={"visited": "hot", "status": "all"}).text
+    assert re.findall(r'<tr data-email="([^"]+)"', branch) == ["hanako@example.jp"]
+    never = ui.get(base, params={"visited": "tag_hot", "status": "all"}).text
+    assert 'id="no-people"' in never
 
     monkeypatch.setattr(people, "PAGE_SIZE", 1)  # type: ignore[attr-defined]
     first = ui.get(base, params={"status": "all"}).text

@@ -227,6 +227,18 @@ def test_a_contacts_journeys_and_timeline_say_where_each_enrollment_stands(runni
     ]
     assert timeline[0]["summary"] == "left journey cart-reminder: 購入済み"
     assert timeline[2]["data"]["trigger"] == "signed_up"
+
+    def passed(step: str) -> list[str]:
+        answer = running.client.get(
+            "/api/journeys/signup-welcome/enrollments",
+            params={"visited": step, "status": "all"},
+            headers=running.marketer,
+        )
+        assert answer.status_code == 200, answer.text
+        return [e["email"] for e in answer.json()["items"]]
+
+    assert passed("points") == [email]  # stepped through, now waiting further on
+    assert passed("done") == []
     unknown = running.client.get(
         "/api/contacts/nobody@example.jp/enrollments", headers=running.marketer
     )
