@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cli.runtime import fail, load_settings, open_database, out, reported
+
+if TYPE_CHECKING:
+    from engine.journey.conditions import Condition
 
 Emails = Annotated[
     list[str] | None, typer.Option("--email", "-e", help="A contact's email (repeatable).")
@@ -15,28 +18,24 @@ Emails = Annotated[
 EmailsFile = Annotated[
     Path | None, typer.Option("--emails-file", help="A file of emails, one per line.")
 ]
+Segment = Annotated[str | None, typer.Option("--segment", help="Every contact in this segment.")]
+Where = Annotated[
+    str | None,
+    typer.Option("--where", help="Every contact matching a condition, e.g. '{tag: vip}'."),
+]
 
 
 def enroll(
     journey_id: Annotated[str, typer.Argument(help="The deployed journey's id.")],
     email: Emails = None,
     emails_file: EmailsFile = None,
-    segment: Annotated[
-        str | None, typer.Option("--segment", help="Every contact in this segment.")
-    ] = None,
-    where: Annotated[
-        str | None,
-        typer.Option("--where", help="Every contact matching a condition, e.g. '{tag: vip}'."),
-    ] = None,
+    segment: Segment = None,
+    where: Where = None,
 ) -> None:
     """Enroll contacts now; the journey's audience and entry rules decide who may enter."""
-    from pydantic import TypeAdapter, ValidationError
     from rich.progress import Progress
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
 
     from engine.clock import utcnow
-    from engine.journey.conditions import Condition
     from engine.runtime.enroll import (
         EnrollResult,
         contact_ids_by_email,
@@ -60,12 +59,7 @@ def enroll(
                 ids, unknown = contact_ids_by_email(session, addresses)
                 result = enroll_contacts(session, journey_id, ids, now=now, journeys=journeys)
         else:
-            text = f"{{segment: {segment}}}" if segment is not None else str(where)
-            try:
-                data = YAML(typ="safe").load(text)
-                condition = TypeAdapter(Condition).validate_python(data)
-            except (YAMLError, ValidationError) as error:
-                fail(f"--where is not a condition: {error}")
+            condition = _condition(segment, where)
             with Progress(transient=True) as progress:
                 task = progress.add_task("enrolling", total=None)
                 result = enroll_matching(
@@ -92,25 +86,60 @@ def remove(
     journey_id: Annotated[str, typer.Argument(help="The deployed journey's id.")],
     email: Emails = None,
     emails_file: EmailsFile = None,
+    segment: Segment = None,
+    where: Where = None,
 ) -> None:
     """Take contacts out of a journey now: their live enrollments exit as ``removed``."""
+    from rich.progress import Progress
+
     from engine.clock import utcnow
     from engine.runtime.enroll import contact_ids_by_email, emails_by_contact_id
-    from engine.runtime.removal import remove_contacts
+    from engine.runtime.removal import remove_contacts, remove_matching
 
-    if not (email or emails_file):
-        fail("say who to remove: --email (repeatable) or --emails-file")
-    addresses = _read_emails(email, emails_file)
+    chosen = [bool(email or emails_file), segment is not None, where is not None]
+    if sum(chosen) != 1:
+        fail("say who to remove: --email/--emails-file, --segment or --where (one of them)")
     database = open_database(load_settings())
+    now = utcnow()
+    if segment is not None or where is not None:
+        condition = _condition(segment, where)
+        with reported(), Progress(transient=True) as progress:
+            task = progress.add_task("removing", total=None)
+            removed, matched = remove_matching(
+                database,
+                journey_id,
+                condition,
+                now=now,
+                progress=lambda n: progress.advance(task, n),
+            )
+        out.print(f"removed {removed:,} from {journey_id} ({matched:,} contacts matched)")
+        return
+    addresses = _read_emails(email, emails_file)
     with reported(), database.unit_of_work() as session:
         ids, unknown = contact_ids_by_email(session, addresses)
-        ended = set(remove_contacts(session, journey_id, ids, now=utcnow()))
+        ended = set(remove_contacts(session, journey_id, ids, now=now))
         absent = sorted(emails_by_contact_id(session, set(ids) - ended).values())
     out.print(f"removed {len(ended):,} from {journey_id}")
     if absent:
         out.print(f"[yellow]not in {journey_id}:[/] {', '.join(absent)}")
     if unknown:
         out.print(f"[yellow]no contact with these emails:[/] {', '.join(unknown)}")
+
+
+def _condition(segment: str | None, where: str | None) -> Condition:
+    """The contacts ``--segment`` or ``--where`` names, as a condition; exit on a bad one."""
+    from pydantic import TypeAdapter, ValidationError
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    from engine.journey.conditions import Condition
+
+    text = f"{{segment: {segment}}}" if segment is not None else str(where)
+    try:
+        data = YAML(typ="safe").load(text)
+        return TypeAdapter(Condition).validate_python(data)
+    except (YAMLError, ValidationError) as error:
+        fail(f"--where is not a condition: {error}")
 
 
 def _read_emails(email: list[str] | None, emails_file: Path | None) -> list[str]:

@@ -9,14 +9,17 @@ journey's re-entry rules decide whether a later trigger may enroll the contact a
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from sqlalchemy import literal, select, update
 from sqlalchemy.orm import Session
 
 from engine.errors import NotFound
+from engine.journey.conditions import Condition
+from engine.runtime.enroll import next_matching
 from engine.store.bulk import among
+from engine.store.db import Database
 from engine.store.models import Enrollment, Journey
 from engine.store.models.base import table_of
 from engine.store.types import Json, merge_patch
@@ -42,8 +45,7 @@ def remove_contacts(
     step and then ends what the step left. Raises NotFound for an unknown journey (a paused or
     archived one is fine: paused contacts may be taken out too).
     """
-    if session.scalar(select(Journey.id).where(Journey.id == journey_id)) is None:
-        raise NotFound(f"no deployed journey {journey_id!r}")
+    _require_journey(session, journey_id)
     ids = sorted(set(contact_ids))
     if not ids:
         return []
@@ -82,3 +84,36 @@ def remove_contacts(
         .returning(table.c.contact_id)
     )
     return sorted({contact_id for (contact_id,) in ended})
+
+
+def remove_matching(
+    database: Database,
+    journey_id: str,
+    condition: Condition,
+    *,
+    now: datetime,
+    progress: Callable[[int], object] | None = None,
+) -> tuple[int, int]:
+    """Take every contact matching ``condition`` out of the journey, a committed batch at a time.
+
+    Returns (contacts taken out, contacts matched). A crash keeps the batches done; running
+    it again takes out only those still in. Raises NotFound for an unknown journey.
+    """
+    with database.sessions() as session:
+        _require_journey(session, journey_id)
+    removed = matched = after = 0
+    while True:
+        with database.unit_of_work() as session:
+            ids = next_matching(session, condition, now=now, after=after)
+            if not ids:
+                return removed, matched
+            removed += len(remove_contacts(session, journey_id, ids, now=now))
+        matched += len(ids)
+        after = ids[-1]
+        if progress is not None:
+            progress(len(ids))
+
+
+def _require_journey(session: Session, journey_id: str) -> None:
+    if session.scalar(select(Journey.id).where(Journey.id == journey_id)) is None:
+        raise NotFound(f"no deployed journey {journey_id!r}")

@@ -115,15 +115,25 @@ def test_removing_by_email_and_from_a_file(tmp_path):
     twice = run(tmp_path, "journeys", "remove", "b2b-lead-nurture", "-e", "lead1@example.jp")
     assert "removed 0" in twice.stdout and "not in b2b-lead-nurture: lead1" in twice.stdout
 
+    # In bulk by a condition: lead0 is the only one of the four still in.
+    bulk = run(
+        tmp_path, "journeys", "remove", "b2b-lead-nurture", "--where", "{attr: last_name, eq: 山田}"
+    )
+    assert bulk.returncode == 0, bulk.stderr
+    assert "removed 1 from b2b-lead-nurture (4 contacts matched)" in bulk.stdout
+
     (tmp_path / "bad.txt").write_text("lead0@example.jp\n\nnot-an-email\n", encoding="utf-8")
     for args, message in [
         ((), "say who to remove"),
+        (("-e", "lead0@example.jp", "--segment", "vip"), "one of them"),
+        (("--where", "{colour: red}"), "--where is not a condition"),
         (("--emails-file", "bad.txt"), "bad.txt:3:"),
         (("--emails-file", "absent.txt"), "absent.txt"),
     ]:
         failed = run(tmp_path, "journeys", "remove", "b2b-lead-nurture", *args)
         assert failed.returncode == 1
         assert message in failed.stderr, failed.stderr
-    missing = run(tmp_path, "journeys", "remove", "no-such-journey", "-e", "lead0@example.jp")
-    assert missing.returncode == 1
-    assert "no deployed journey 'no-such-journey'" in missing.stderr
+    for args in (("-e", "lead0@example.jp"), ("--where", "{attr: last_name, eq: 山田}")):
+        missing = run(tmp_path, "journeys", "remove", "no-such-journey", *args)
+        assert missing.returncode == 1
+        assert "no deployed journey 'no-such-journey'" in missing.stderr
