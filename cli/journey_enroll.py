@@ -89,7 +89,7 @@ def remove(
     segment: Segment = None,
     where: Where = None,
 ) -> None:
-    """Take contacts out of a journey now: their live enrollments exit as ``removed``."""
+    """Take contacts out of a journey now: their live enrollments end with reason "removed"."""
     from rich.progress import Progress
 
     from engine.clock import utcnow
