@@ -25,6 +25,7 @@ from engine.store.models import (
     Enrollment,
     Event,
     Handoff,
+    Journey,
     Message,
     ScoreChange,
     StageChange,
@@ -55,9 +56,12 @@ class _Source:
     model: Any
     at: InstrumentedAttribute[datetime] | InstrumentedAttribute[datetime | None]
     contact: InstrumentedAttribute[int | None] | InstrumentedAttribute[int]
-    entry: Callable[[Any], tuple[str, dict[str, Any]]]
+    entry: Callable[..., tuple[str, dict[str, Any]]]
     #: Rows of the table the timeline leaves out: shown by another source already.
     hidden: ColumnElement[bool] | None = None
+    #: A column of another table the entry also reads (passed after the row), and the
+    #: condition that outer-joins that table.
+    also: tuple[InstrumentedAttribute[Any], ColumnElement[bool]] | None = None
 
 
 def _event(e: Event) -> tuple[str, dict[str, Any]]:
@@ -123,10 +127,11 @@ def _consent(c: ConsentRecord) -> tuple[str, dict[str, Any]]:
     }
 
 
-def _entered(e: Enrollment) -> tuple[str, dict[str, Any]]:
+def _entered(e: Enrollment, name: str | None) -> tuple[str, dict[str, Any]]:
     trigger = (e.entry or {}).get("name")
-    return f"entered journey {e.journey_id} (v{e.version})", {
+    return f"entered journey {name or e.journey_id} (v{e.version})", {
         "journey": e.journey_id,
+        "journey_name": name,
         "version": e.version,
         "enrollment": e.id,
         "trigger": trigger,
@@ -134,15 +139,19 @@ def _entered(e: Enrollment) -> tuple[str, dict[str, Any]]:
     }
 
 
-def _exited(e: Enrollment) -> tuple[str, dict[str, Any]]:
-    return f"left journey {e.journey_id}: {e.exit_reason}", {
+def _exited(e: Enrollment, name: str | None) -> tuple[str, dict[str, Any]]:
+    return f"left journey {name or e.journey_id}: {e.exit_reason}", {
         "journey": e.journey_id,
+        "journey_name": name,
         "version": e.version,
         "enrollment": e.id,
         "step": e.step,
         "reason": e.exit_reason,
     }
 
+
+#: The journey's display name, for the entries of its enrollments.
+JOURNEY_NAME = (Journey.name, Journey.id == Enrollment.journey_id)
 
 SOURCES = (
     _Source(
@@ -154,7 +163,14 @@ SOURCES = (
         "event", Event, Event.occurred_at, Event.contact_id, _event, Event.source == "tracking"
     ),
     _Source("handoff", Handoff, Handoff.created_at, Handoff.contact_id, _handoff),
-    _Source("journey_entered", Enrollment, Enrollment.entered_at, Enrollment.contact_id, _entered),
+    _Source(
+        "journey_entered",
+        Enrollment,
+        Enrollment.entered_at,
+        Enrollment.contact_id,
+        _entered,
+        also=JOURNEY_NAME,
+    ),
     _Source(
         "journey_exited",
         Enrollment,
@@ -162,6 +178,7 @@ SOURCES = (
         Enrollment.contact_id,
         _exited,
         Enrollment.exited_at.is_(None),
+        also=JOURNEY_NAME,
     ),
     _Source("message", Message, Message.queued_at, Message.contact_id, _message),
     _Source("score", ScoreChange, ScoreChange.occurred_at, ScoreChange.contact_id, _score),
@@ -212,14 +229,17 @@ def _stream(
         .order_by(source.at.desc(), source.model.id.desc())
         .limit(limit)
     )
+    if source.also is not None:
+        column, joined = source.also
+        query = query.add_columns(column).outerjoin(column.class_, joined)
     if cursor is not None:
         query = query.where(_after(source, cursor))
     if source.hidden is not None:
         query = query.where(~source.hidden)
     entries = []
-    for row in session.scalars(query):
+    for row, *also in session.execute(query):
         at: datetime = getattr(row, source.at.key)
-        summary, data = source.entry(row)
+        summary, data = source.entry(row, *also)
         entry = TimelineEntry(at=at, kind=source.kind, id=row.id, summary=summary, data=data)
         entries.append((_Key(-at.timestamp(), source.kind, -row.id), entry))
     return entries

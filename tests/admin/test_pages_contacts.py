@@ -103,7 +103,7 @@ def test_an_ended_journey_shows_its_reason_in_the_table_and_the_timeline_in_engl
     assert "ended" in html and "reason: finished" in html
     kinds = re.findall(r'data-kind="(\w+)"', html)
     assert kinds == ["handoff", "journey_exited", "journey_entered"]
-    assert "Journey left" in html and "left journey seminar-ja: finished" in html
+    assert "Journey left" in html and "left journey セミナー後フォロー : finished" in html
 
 
 def test_timeline_pages_older_and_survives_a_bad_cursor(

@@ -117,7 +117,9 @@ def test_removing_ends_live_enrollments_even_in_a_paused_journey(client, admin, 
         params={"kind": "journey_exited"},
         headers=admin,
     ).json()["items"]
-    assert [e["summary"] for e in timeline] == ["left journey b2b-lead-nurture: removed"]
+    assert [e["summary"] for e in timeline] == [
+        "left journey B2B lead nurture (demo form): removed"
+    ]
     stats = client.get("/api/journeys/b2b-lead-nurture/stats", headers=admin).json()
     exits = {s["step"]: s["exited"] for s in stats if s["exited"]}
     assert exits == {"welcome": {"removed": 1}}  # counted where the contact was taken out

@@ -225,7 +225,8 @@ def test_a_contacts_journeys_and_timeline_say_where_each_enrollment_stands(runni
         ("journey_entered", "cart-reminder"),
         ("journey_entered", "signup-welcome"),
     ]
-    assert timeline[0]["summary"] == "left journey cart-reminder: 購入済み"
+    assert timeline[0]["summary"] == "left journey カゴ落ちフォロー: 購入済み"  # its display name
+    assert timeline[0]["data"]["journey_name"] == "カゴ落ちフォロー"
     assert timeline[2]["data"]["trigger"] == "signed_up"
 
     def passed(step: str) -> list[str]:
