@@ -36,6 +36,7 @@ from bench.runner import Context, Figure, median
 from engine.clock import utcnow
 from engine.deploy.service import apply_deploy, plan_deploy
 from engine.journey import EnrollmentState, validate_journey
+from engine.operations.heap import settle
 from engine.runtime.advance import advance
 from engine.runtime.journeys import CompiledJourneys
 from engine.runtime.sweep import claim_due
@@ -253,6 +254,7 @@ def worker(url: str, owner: str, go: EventType, results: Any) -> None:
     database = Database(url)
     with database.sessions() as session:
         session.execute(text("SELECT 1"))
+    settle()  # as ``nurture worker`` does once started
     results.put(("ready", owner))
     start_rss = resident_kib()
     go.wait()

@@ -46,6 +46,7 @@ from engine.email.capture import CaptureServer
 from engine.errors import ConfigurationError
 from engine.events.schemas import EventIn
 from engine.events.service import ingest_events
+from engine.operations.heap import settle
 from engine.operations.heartbeat import HeartbeatLoop, ProcessIdentity
 from engine.operations.logs import configure_logging, dict_config
 from engine.settings import Settings
@@ -163,6 +164,7 @@ def run_up(host: str, port: int) -> None:
         stack.callback(heartbeat.stop)
 
         _print_welcome(settings, host, bound_port, capture, api_key)
+        settle()
         if not stopping.is_set():
             server.run(sockets=[listener])
         err.print("stopping…")
@@ -216,6 +218,7 @@ def api_app() -> FastAPI:
             database.dispose()
 
     app.router.lifespan_context = lifespan
+    settle()
     return app
 
 
@@ -263,6 +266,7 @@ def run_scheduler() -> None:
 
     _on_signals(stop)
     heartbeat.start()
+    settle()
     err.print(f"scheduler {identity.id} started; jobs: {', '.join(jobs.names())}")
     try:
         leader_scheduler.start()  # returns after shutdown
@@ -301,6 +305,7 @@ def _run_worker(settings: Settings, threads: int, queues: list[str]) -> None:
     )
     stopping = threading.Event()
     _on_signals(stopping.set)
+    settle()
     dramatiq_worker.start()
     try:
         heartbeat.start()
