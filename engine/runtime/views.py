@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -47,12 +47,21 @@ def contact_document(contact: Contact | Row[Any]) -> dict[str, Any]:
     return {**contact.attributes, **{f: getattr(contact, f) for f in CONTACT_FIELDS}}
 
 
+#: The fields ``select_documents`` reads after ``id`` and ``attributes``, in its order.
+_SELECTED_FIELDS = tuple(f for f in CONTACT_FIELDS if f != "id")
+
+
 def select_documents() -> Select[Any]:
     """Select what ``contact_document`` reads, as Core columns: rows, not ORM objects, and
     none of the ORM's per-row loading (a worker reads a contact for every enrollment)."""
     table = table_of(Contact)
-    columns = [table.c[f] for f in CONTACT_FIELDS if f != "id"]
-    return select(table.c.id, table.c.attributes, *columns)
+    return select(table.c.id, table.c.attributes, *(table.c[f] for f in _SELECTED_FIELDS))
+
+
+def _selected_document(row: Sequence[Any]) -> dict[str, Any]:
+    """``contact_document`` of a ``select_documents`` row, read by position (a worker's
+    batch builds one per enrollment, and a lookup by name per field cost a tenth of it)."""
+    return {**row[1], **dict(zip(_SELECTED_FIELDS, row[2:], strict=True))}
 
 
 def load_views(
@@ -145,7 +154,7 @@ def load_views(
     empty: frozenset[str] = frozenset()
     return {
         contact_id: ContactView(
-            attributes=contact_document(contact),
+            attributes=_selected_document(contact),
             tags=tags.get(contact_id, empty),
             segments=segments.get(contact_id, empty),
             subscriptions=subscribed.get(contact_id, empty),

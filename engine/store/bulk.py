@@ -10,13 +10,16 @@ than the statement costs to run).
 
 from __future__ import annotations
 
+import functools
 import json
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
-from typing import Any
+from itertools import repeat
+from typing import Any, cast
 
 import orjson
-from sqlalchemy import ColumnElement, Table, any_, bindparam, text, update
+from sqlalchemy import ColumnElement, Table, TextClause, any_, bindparam, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import QueryableAttribute, Session
 
@@ -88,7 +91,7 @@ def update_by_id(
     )
     params = {"rows": _document(rows, ["id", *kinds])}
     params |= {f"const_{c}": v for c, v in constants.items()}
-    session.execute(text(statement), params)
+    session.execute(_statement(statement), params)
 
 
 def insert_rows(
@@ -123,7 +126,7 @@ def insert_rows(
     )
     params = {"rows": _document(rows, list(kinds))}
     params |= {f"const_{c}": v for c, v in constants.items()}
-    session.execute(text(statement), params)
+    session.execute(_statement(statement), params)
 
 
 def insert_new_rows(
@@ -156,7 +159,14 @@ def insert_new_rows(
         f"SELECT {columns} FROM {_recordset(kinds)} ON CONFLICT ({key}) DO NOTHING "
         f"RETURNING {returned}"
     )
-    return set(session.scalars(text(statement), {"rows": _document(rows, list(kinds))}))
+    return set(session.scalars(_statement(statement), {"rows": _document(rows, list(kinds))}))
+
+
+@functools.lru_cache(maxsize=512)
+def _statement(sql: str) -> TextClause:
+    """The ``text()`` of a bulk statement, made once: parsing its binds each time cost a worker
+    more than a percent of its time, and a batch's statements repeat (one per shape)."""
+    return text(sql)
 
 
 def _recordset(kinds: Mapping[str, str]) -> str:
@@ -171,16 +181,25 @@ def _document(rows: Sequence[Mapping[str, Any]], columns: list[str]) -> str:
     # orjson writes datetimes itself; json.dumps called back into Python for each one,
     # which was a third of an ingest batch's time. It refuses integers beyond 64 bits,
     # which JSON (and jsonb) allow: such a batch takes the slower path.
-    wanted = set(columns)
     document: Sequence[Mapping[str, Any]] = (
         rows  # the rows hold just these columns (the usual case): no copies
-        if all(type(r) is dict and r.keys() == wanted for r in rows)
+        if _only(rows, set(columns))
         else [{c: r[c] for c in columns} for r in rows]
     )
     try:
         return orjson.dumps(document, default=_iso, option=orjson.OPT_NON_STR_KEYS).decode()
     except orjson.JSONEncodeError:
         return json.dumps(document, ensure_ascii=False, separators=(",", ":"), default=_iso)
+
+
+def _only(rows: Sequence[Mapping[str, Any]], columns: set[str]) -> bool:
+    """Say whether every row is a dict of exactly ``columns`` (checked in C, not per row in
+    Python: the check cost as much as writing the document)."""
+    try:
+        keys = map(dict.keys, cast(Sequence[dict[str, Any]], rows))
+        return all(map(operator.eq, keys, repeat(columns)))
+    except TypeError:  # a row that is a mapping but not a dict
+        return False
 
 
 def _iso(value: Any) -> str:

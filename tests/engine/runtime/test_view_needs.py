@@ -114,3 +114,28 @@ def test_a_journey_on_a_static_list_loads_the_contacts_lists(database):
         skipped = load_views(session, [contact_id], now=NOW, needs=ViewNeeds())
     assert loaded[contact_id].lists == frozenset({"展示会"})
     assert skipped[contact_id].lists == frozenset()
+
+
+def test_a_loaded_view_reads_the_contact_as_segments_do(database):
+    """The batch loader's document is ``contact_document``'s: stored attributes under fields."""
+    from engine.runtime.views import contact_document, load_views
+
+    with database.unit_of_work() as session:
+        contact = lead(
+            session,
+            "taro@example.jp",
+            "山田",
+            "太郎",
+            company="株式会社ナーチャー",
+            zone="Asia/Tokyo",
+        )
+        contact.attributes = {"company": "株式会社ナーチャー", "email": "shadowed", "敬称": "様"}
+        contact.grade = "A"
+        session.flush()
+        session.refresh(contact)
+        view = load_views(session, [contact.id], now=NOW)[contact.id]
+        expected = contact_document(contact)
+    assert view.attributes == expected
+    assert view.attributes["email"] == "taro@example.jp"  # the column wins over the attribute
+    assert view.attributes["last_name"] == "山田" and view.attributes["敬称"] == "様"
+    assert view.attributes["grade"] == "A" and view.attributes["timezone"] == "Asia/Tokyo"
