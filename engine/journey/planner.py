@@ -154,13 +154,15 @@ def plan(
     event: EventRecord | None = None,
     max_steps_per_call: int = MAX_STEPS_PER_CALL,
     max_steps: int = MAX_STEPS_PER_ENROLLMENT,
+    trace: bool = True,
 ) -> Plan:
     """Decide what happens to one enrollment at ``now`` (naive means UTC).
 
     ``contact`` is the contact as the caller sees it (its ``entry`` and
     ``entered_at`` are taken from ``state``); ``event`` is the event that caused
     this call, if any. Pass a ``CompiledJourney`` to avoid compiling conditions per
-    call. Raises ``InvalidInput`` when ``state`` belongs to another journey version.
+    call. ``trace=False`` leaves the plan's trace empty: a worker applies plans without
+    reading why, and the notes were a thirtieth of its work. Raises ``InvalidInput`` when ``state`` belongs to another journey version.
     """
     compiled = journey if isinstance(journey, CompiledJourney) else CompiledJourney(journey)
     spec = compiled.spec
@@ -169,7 +171,7 @@ def plan(
             f"enrollment is pinned to {state.journey_id} v{state.version}, "
             f"not {spec.id} v{spec.version}"
         )
-    call = _Call(compiled, state, contact, schedule.utc(now), event)
+    call = _Call(compiled, state, contact, schedule.utc(now), event, trace)
     if state.exited:
         call.note(state.step, "exited", f"enrollment already exited ({state.exit_reason})")
     else:
@@ -187,6 +189,7 @@ class _Call:
         contact: ContactView,
         now: datetime,
         event: EventRecord | None,
+        tracing: bool = True,
     ) -> None:
         self.compiled = compiled
         self.spec = compiled.spec
@@ -200,10 +203,12 @@ class _Call:
         self.zone = schedule.contact_zone(self.spec.timezone, contact.attributes)
         self.actions: list[Action] = []
         self.trace: list[Note] = []
+        self.tracing = tracing
         self.checkpoints: dict[str, EnrollmentState] = {}
 
     def note(self, step: str | None, what: str, why: str) -> None:
-        self.trace.append(Note(self.now, step, what, why))
+        if self.tracing:
+            self.trace.append(Note(self.now, step, what, why))
 
     def emit(self, action: Action) -> None:
         self.actions.append(action)

@@ -97,7 +97,9 @@ def advance(
             compiled = journeys.get(session, row.journey_id, row.version)
             state = EnrollmentState.from_json(row.state)
             view = with_emails(views[row.contact_id], emails.get(row.id, ()))
-            planned.append((row, state, view, plan(compiled, state, view, now, event=event)))
+            planned.append(
+                (row, state, view, plan(compiled, state, view, now, event=event, trace=False))
+            )
         except (NurtureError, ValueError, KeyError) as error:
             log.exception("enrollment %s failed at step %s: %s", row.id, row.step, error)
             retried.append({"id": row.id, "wake_at": now + RETRY_AFTER})

@@ -35,7 +35,11 @@ def make_engine(
     pool, as SQLAlchemy does on any disconnect, and its unit of work is retried by its caller.
     """
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(
+            url,
+            connect_args={"timeout": 30, "check_same_thread": False},
+            json_deserializer=load_json,
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     engine = create_engine(
@@ -48,14 +52,14 @@ def make_engine(
 
 
 def load_json(data: bytes | str) -> Any:
-    """Parse a ``json``/``jsonb`` value read from PostgreSQL: orjson, unless it could lose digits.
+    """Parse a JSON column's value as read: orjson, unless it could lose digits.
 
     orjson parses a worker's state documents and contacts at several times the standard
     library's speed, but reads an integer beyond 64 bits as a float. A value holding a run
     of 19 or more digits anywhere (rare: long ids are usually strings) takes ``json.loads``,
     which keeps every digit; the check is two passes in C, a fraction of either parse.
     """
-    raw = data.encode() if isinstance(data, str) else data
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     if _LONG_DIGITS not in raw.translate(_DIGITS_AS_ZERO):
         try:
             return orjson.loads(raw)

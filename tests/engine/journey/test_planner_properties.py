@@ -163,6 +163,20 @@ def test_one_plan_call_is_safe(situation, event) -> None:
     sends_respect_limits(compiled, result, contact)
 
 
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(situations(), st.none() | events)
+def test_a_plan_without_its_trace_decides_the_same(situation, event) -> None:
+    """Workers plan with ``trace=False``: only the notes may differ from a traced plan."""
+    compiled, state, contact, now = situation
+
+    traced = plan(compiled, state, contact, now, event=event)
+    untraced = plan(compiled, state, contact, now, event=event, trace=False)
+
+    assert traced.trace  # every call says at least what it decided
+    assert untraced.trace == ()
+    assert dataclasses.replace(untraced, trace=traced.trace) == traced
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(sorted(EXAMPLES)), contacts(), st.lists(events, max_size=6), moments)
 def test_every_path_ends_within_the_step_cap(name, contact, later, start) -> None:

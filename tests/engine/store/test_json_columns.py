@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -9,6 +11,8 @@ from sqlalchemy import text
 
 from engine.store.db import load_json, make_engine
 from tests.conftest import BACKENDS, POSTGRES_URL
+
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 json_values = st.recursive(
     st.none()
@@ -40,6 +44,31 @@ def test_integers_beyond_64_bits_keep_every_digit():
 
 def test_what_orjson_refuses_is_still_read():
     assert load_json(b'["\\ud800", NaN]')[0] == "\ud800"  # json.loads takes both
+    assert load_json('{"名前": "\ud800"}') == {"名前": "\ud800"}  # SQLite hands over text
+
+
+def test_stored_attributes_read_back_unchanged_on_each_backend(database):
+    from engine.store.models import Contact
+
+    attributes = {"会員番号": 2**70, "会社": "株式会社ナーチャー", "単価": 1.25, "敬称": "様"}
+    with database.unit_of_work() as session:
+        contact = Contact(
+            email="hanako@example.jp",
+            last_name="佐藤",
+            first_name="花子",
+            attributes=attributes,
+            lifecycle_stage="lead",
+            score=0,
+            created_at=NOW,
+            updated_at=NOW,
+        )
+        session.add(contact)
+        session.flush()
+        contact_id = contact.id
+    with database.sessions() as session:
+        stored = session.get(Contact, contact_id).attributes
+    assert stored == attributes
+    assert type(stored["会員番号"]) is int
 
 
 def test_postgresql_columns_come_back_through_load_json():
