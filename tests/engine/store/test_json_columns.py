@@ -49,20 +49,12 @@ def test_what_orjson_refuses_is_still_read():
 
 def test_stored_attributes_read_back_unchanged_on_each_backend(database):
     from engine.store.models import Contact
+    from tests.engine.runtime.test_advance import lead
 
     attributes = {"会員番号": 2**70, "会社": "株式会社ナーチャー", "単価": 1.25, "敬称": "様"}
     with database.unit_of_work() as session:
-        contact = Contact(
-            email="hanako@example.jp",
-            last_name="佐藤",
-            first_name="花子",
-            attributes=attributes,
-            lifecycle_stage="lead",
-            score=0,
-            created_at=NOW,
-            updated_at=NOW,
-        )
-        session.add(contact)
+        contact = lead(session, "hanako@example.jp", "佐藤", "花子", at=NOW)
+        contact.attributes = attributes
         session.flush()
         contact_id = contact.id
     with database.sessions() as session:
