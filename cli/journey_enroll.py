@@ -11,6 +11,7 @@ from cli.runtime import fail, load_settings, open_database, out, reported
 
 if TYPE_CHECKING:
     from engine.journey.conditions import Condition
+    from engine.store.db import Database
 
 Emails = Annotated[
     list[str] | None, typer.Option("--email", "-e", help="A contact's email (repeatable).")
@@ -44,9 +45,7 @@ def enroll(
     )
     from engine.runtime.journeys import CompiledJourneys
 
-    chosen = [bool(email or emails_file), segment is not None, where is not None]
-    if sum(chosen) != 1:
-        fail("choose who to enroll: --email/--emails-file, --segment or --where (one of them)")
+    _require_one_audience("enroll", email, emails_file, segment, where)
     settings = load_settings()
     database = open_database(settings)
     journeys = CompiledJourneys()
@@ -60,6 +59,7 @@ def enroll(
                 result = enroll_contacts(session, journey_id, ids, now=now, journeys=journeys)
         else:
             condition = _condition(segment, where)
+            _require_segment(database, segment)
             with Progress(transient=True) as progress:
                 task = progress.add_task("enrolling", total=None)
                 result = enroll_matching(
@@ -96,14 +96,13 @@ def remove(
     from engine.runtime.enroll import contact_ids_by_email, emails_by_contact_id
     from engine.runtime.removal import remove_contacts, remove_matching
 
-    chosen = [bool(email or emails_file), segment is not None, where is not None]
-    if sum(chosen) != 1:
-        fail("say who to remove: --email/--emails-file, --segment or --where (one of them)")
+    _require_one_audience("remove", email, emails_file, segment, where)
     database = open_database(load_settings())
     now = utcnow()
     if segment is not None or where is not None:
         condition = _condition(segment, where)
         with reported(), Progress(transient=True) as progress:
+            _require_segment(database, segment)
             task = progress.add_task("removing", total=None)
             removed, matched = remove_matching(
                 database,
@@ -126,20 +125,49 @@ def remove(
         out.print(f"[yellow]no contact with these emails:[/] {', '.join(unknown)}")
 
 
+def _require_one_audience(
+    verb: str,
+    email: list[str] | None,
+    emails_file: Path | None,
+    segment: str | None,
+    where: str | None,
+) -> None:
+    """Exit unless exactly one way of naming contacts was given."""
+    chosen = [bool(email or emails_file), segment is not None, where is not None]
+    if sum(chosen) != 1:
+        fail(f"say who to {verb}: --email/--emails-file, --segment or --where (one of them)")
+
+
 def _condition(segment: str | None, where: str | None) -> Condition:
-    """The contacts ``--segment`` or ``--where`` names, as a condition; exit on a bad one."""
+    """The contacts ``--segment`` or ``--where`` names, as a condition; exit on a bad one.
+
+    A segment id is taken as given, never parsed as YAML: ``--segment "vip, tag: x"`` is
+    an id that does not validate, not a second condition.
+    """
     from pydantic import TypeAdapter, ValidationError
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
     from engine.journey.conditions import Condition
 
-    text = f"{{segment: {segment}}}" if segment is not None else str(where)
+    adapter: TypeAdapter[Condition] = TypeAdapter(Condition)
+    if segment is not None:
+        if not segment.strip():
+            fail("--segment needs a segment id")
+        return adapter.validate_python({"segment": segment})
     try:
-        data = YAML(typ="safe").load(text)
-        return TypeAdapter(Condition).validate_python(data)
+        return adapter.validate_python(YAML(typ="safe").load(str(where)))
     except (YAMLError, ValidationError) as error:
         fail(f"--where is not a condition: {error}")
+
+
+def _require_segment(database: Database, segment: str | None) -> None:
+    """Raise NotFound for a segment that was never synced: it would silently match no one."""
+    from engine.segments.definitions import get_segment
+
+    if segment is not None:
+        with database.sessions() as session:
+            get_segment(session, segment)
 
 
 def _read_emails(email: list[str] | None, emails_file: Path | None) -> list[str]:

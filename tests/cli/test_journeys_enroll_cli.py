@@ -57,8 +57,10 @@ def test_bulk_and_email_enrollment(tmp_path):
     assert "nobody@example.jp" in again.stdout
 
     for args, message in [
-        ((), "choose who to enroll"),
+        ((), "say who to enroll"),
         (("--where", "{colour: red}"), "--where is not a condition"),
+        (("--segment", "上得意"), "no segment '上得意'"),
+        (("--segment", " "), "--segment needs a segment id"),
         (("-e", "bad@"), "--email 1:"),
     ]:
         failed = run(tmp_path, "journeys", "enroll", "b2b-lead-nurture", *args)
@@ -127,6 +129,7 @@ def test_removing_by_email_and_from_a_file(tmp_path):
         ((), "say who to remove"),
         (("-e", "lead0@example.jp", "--segment", "vip"), "one of them"),
         (("--where", "{colour: red}"), "--where is not a condition"),
+        (("--segment", "vip, tag: x"), "no segment 'vip, tag: x'"),
         (("--emails-file", "bad.txt"), "bad.txt:3:"),
         (("--emails-file", "absent.txt"), "absent.txt"),
     ]:
@@ -137,3 +140,30 @@ def test_removing_by_email_and_from_a_file(tmp_path):
         missing = run(tmp_path, "journeys", "remove", "no-such-journey", *args)
         assert missing.returncode == 1
         assert "no deployed journey 'no-such-journey'" in missing.stderr
+
+
+def test_enrolling_and_removing_by_a_synced_segment(tmp_path):
+    shutil.copy(JOURNEYS / "b2b-lead-nurture.yaml", tmp_path / "b2b-lead-nurture.yaml")
+    rows = ["email,姓,名,lifecycle_stage,会社"] + [
+        f"lead{i}@example.jp,山田,太郎{i},lead,{'株式会社ナーチャー' if i < 3 else '個人'}"
+        for i in range(6)
+    ]
+    (tmp_path / "people.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    (tmp_path / "segments").mkdir()
+    (tmp_path / "segments" / "houjin.yaml").write_text(
+        "id: houjin\nname: 法人リード\ncondition: {attr: 会社, eq: 株式会社ナーチャー}\n",
+        encoding="utf-8",
+    )
+    assert run(tmp_path, "contacts", "import", "people.csv").returncode == 0
+    synced = run(tmp_path, "segments", "sync", "--folder", "segments")
+    assert synced.returncode == 0, synced.stderr
+    assert "3 membership change(s)" in synced.stdout, synced.stdout
+    assert run(tmp_path, "journeys", "deploy", "b2b-lead-nurture.yaml").returncode == 0
+
+    enrolled = run(tmp_path, "journeys", "enroll", "b2b-lead-nurture", "--segment", "houjin")
+    assert enrolled.returncode == 0, enrolled.stderr
+    assert "enrolled 3 in b2b-lead-nurture" in enrolled.stdout, enrolled.stdout
+
+    removed = run(tmp_path, "journeys", "remove", "b2b-lead-nurture", "--segment", "houjin")
+    assert removed.returncode == 0, removed.stderr
+    assert "removed 3 from b2b-lead-nurture (3 contacts matched)" in removed.stdout
