@@ -142,7 +142,7 @@ def _condition(segment: str | None, where: str | None) -> Condition:
     """The contacts ``--segment`` or ``--where`` names, as a condition; exit on a bad one.
 
     A segment id is taken as given, never parsed as YAML: ``--segment "vip, tag: x"`` is
-    an id that does not validate, not a second condition.
+    one (unknown, so refused) id, not a second condition.
     """
     from pydantic import TypeAdapter, ValidationError
     from ruamel.yaml import YAML

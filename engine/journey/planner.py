@@ -162,7 +162,8 @@ def plan(
     ``entered_at`` are taken from ``state``); ``event`` is the event that caused
     this call, if any. Pass a ``CompiledJourney`` to avoid compiling conditions per
     call. ``trace=False`` leaves the plan's trace empty: a worker applies plans without
-    reading why, and the notes were a thirtieth of its work. Raises ``InvalidInput`` when ``state`` belongs to another journey version.
+    reading why, and the notes were a thirtieth of its work. Raises ``InvalidInput``
+    when ``state`` belongs to another journey version.
     """
     compiled = journey if isinstance(journey, CompiledJourney) else CompiledJourney(journey)
     spec = compiled.spec
