@@ -126,13 +126,33 @@ def enroll_matching(
 
     A crash keeps the batches done; running it again enrolls only those still admitted.
     """
-    total, after = EnrollResult(), 0
+    total = EnrollResult()
+
+    def enroll(session: Session, ids: list[int]) -> None:
+        total.add(enroll_contacts(session, journey_id, ids, now=now, journeys=journeys))
+
+    in_matching_batches(database, condition, enroll, now=now, progress=progress)
+    return total
+
+
+def in_matching_batches(
+    database: Database,
+    condition: Condition,
+    act: Callable[[Session, list[int]], object],
+    *,
+    now: datetime,
+    progress: Callable[[int], object] | None = None,
+) -> int:
+    """Call ``act`` on each batch of ids of contacts matching ``condition``, each batch in its
+    own committed unit of work (so a crash keeps what was done); return how many matched."""
+    matched = after = 0
     while True:
         with database.unit_of_work() as session:
             ids = next_matching(session, condition, now=now, after=after)
             if not ids:
-                return total
-            total.add(enroll_contacts(session, journey_id, ids, now=now, journeys=journeys))
+                return matched
+            act(session, ids)
+        matched += len(ids)
         after = ids[-1]
         if progress is not None:
             progress(len(ids))

@@ -12,7 +12,13 @@ from engine.errors import NotFound
 from engine.journey import CompiledJourney, compile_journey, validate_journey
 from engine.journey.entry import EntryRules
 from engine.journey.listening import wake_events
-from engine.store.models import JourneyVersion
+from engine.store.models import Journey, JourneyVersion
+
+
+def require_journey(session: Session, journey_id: str) -> None:
+    """Raise NotFound unless the journey was deployed (in any status)."""
+    if session.scalar(select(Journey.id).where(Journey.id == journey_id)) is None:
+        raise NotFound(f"no deployed journey {journey_id!r}")
 
 
 @dataclass(frozen=True, slots=True)

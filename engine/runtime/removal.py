@@ -12,15 +12,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from sqlalchemy import literal, select, update
+from sqlalchemy import literal, update
 from sqlalchemy.orm import Session
 
-from engine.errors import NotFound
 from engine.journey.conditions import Condition
-from engine.runtime.enroll import next_matching
+from engine.runtime.enroll import in_matching_batches
+from engine.runtime.journeys import require_journey
 from engine.store.bulk import among
 from engine.store.db import Database
-from engine.store.models import Enrollment, Journey
+from engine.store.models import Enrollment
 from engine.store.models.base import table_of
 from engine.store.types import Json, merge_patch
 
@@ -45,7 +45,7 @@ def remove_contacts(
     step and then ends what the step left. Raises NotFound for an unknown journey (a paused or
     archived one is fine: paused contacts may be taken out too).
     """
-    _require_journey(session, journey_id)
+    require_journey(session, journey_id)
     ids = sorted(set(contact_ids))
     if not ids:
         return []
@@ -100,20 +100,11 @@ def remove_matching(
     it again takes out only those still in. Raises NotFound for an unknown journey.
     """
     with database.sessions() as session:
-        _require_journey(session, journey_id)
-    removed = matched = after = 0
-    while True:
-        with database.unit_of_work() as session:
-            ids = next_matching(session, condition, now=now, after=after)
-            if not ids:
-                return removed, matched
-            removed += len(remove_contacts(session, journey_id, ids, now=now))
-        matched += len(ids)
-        after = ids[-1]
-        if progress is not None:
-            progress(len(ids))
+        require_journey(session, journey_id)
+    removed: list[int] = []
 
+    def remove(session: Session, ids: list[int]) -> None:
+        removed.extend(remove_contacts(session, journey_id, ids, now=now))
 
-def _require_journey(session: Session, journey_id: str) -> None:
-    if session.scalar(select(Journey.id).where(Journey.id == journey_id)) is None:
-        raise NotFound(f"no deployed journey {journey_id!r}")
+    matched = in_matching_batches(database, condition, remove, now=now, progress=progress)
+    return len(removed), matched

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 from engine.contacts.enrollments import Standing
 from engine.contacts.fields import display_name
 from engine.contacts.service import decode_cursor, encode_cursor
-from engine.errors import NotFound
-from engine.store.models import Contact, Enrollment, Journey, StepRun
+from engine.runtime.journeys import require_journey
+from engine.store.models import Contact, Enrollment, StepRun
 
 RosterStatus = Literal["live", "active", "waiting", "exited", "all"]
 #: The cursor kind of roster pages (enrollment ids).
@@ -55,8 +55,7 @@ def journey_roster(
     mail, who took the ``else`` branch. Raises NotFound for an unknown journey and
     InvalidInput (naming ``cursor``) for a cursor this listing did not give.
     """
-    if session.scalar(select(Journey.id).where(Journey.id == journey_id)) is None:
-        raise NotFound(f"no deployed journey {journey_id!r}")
+    require_journey(session, journey_id)
     query = (
         select(Enrollment, Contact.email, Contact.first_name, Contact.last_name, Contact.locale)
         .join(Contact, Contact.id == Enrollment.contact_id)
