@@ -10,7 +10,7 @@ the trace that explains a plan.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
@@ -182,6 +182,18 @@ class Note:
     why: str
 
 
+Why = str | Callable[[], str]
+"""A decision's reason: a sentence, or a function that writes it when a trace is kept.
+
+Writing the sentence (a local time, a duration) cost a worker more than the decision did,
+and a worker keeps no trace, so a step whose reason takes work passes the function."""
+
+
+def explain(why: Why) -> str:
+    """Return the sentence ``why`` stands for."""
+    return why if isinstance(why, str) else why()
+
+
 @dataclass(frozen=True, slots=True)
 class Advance:
     """The step is done: go to ``next`` after applying ``actions``.
@@ -191,7 +203,7 @@ class Advance:
 
     next: str
     actions: tuple[Action, ...] = ()
-    why: str = ""
+    why: Why = ""
     what: str = "step"
     assign: str | None = None
 
@@ -201,7 +213,7 @@ class Hold:
     """The step holds the contact until ``wake_at`` (None: no timer) and/or an event."""
 
     wake_at: datetime | None
-    why: str
+    why: Why
     what: str = "wait"
     waiting_on: WaitingOn | None = None
 
@@ -211,7 +223,7 @@ class Finish:
     """The step ends the enrollment."""
 
     reason: str
-    why: str = ""
+    why: Why = ""
 
 
 Decision = Advance | Hold | Finish

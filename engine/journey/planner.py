@@ -31,7 +31,9 @@ from engine.journey.actions import (
     ReachGoal,
     SendEmail,
     SendTiming,
+    Why,
     apply_action,
+    explain,
 )
 from engine.journey.conditions import Condition, Ref
 from engine.journey.contact_view import ContactView, EventRecord
@@ -207,9 +209,9 @@ class _Call:
         self.tracing = tracing
         self.checkpoints: dict[str, EnrollmentState] = {}
 
-    def note(self, step: str | None, what: str, why: str) -> None:
+    def note(self, step: str | None, what: str, why: Why) -> None:
         if self.tracing:
-            self.trace.append(Note(self.now, step, what, why))
+            self.trace.append(Note(self.now, step, what, explain(why)))
 
     def emit(self, action: Action) -> None:
         self.actions.append(action)
@@ -217,7 +219,7 @@ class _Call:
         # before a score branch), as the contact will look once these are applied.
         self.view = apply_action(self.view, action, self.now)
 
-    def finish(self, reason: str, why: str) -> None:
+    def finish(self, reason: str, why: Why) -> None:
         self.note(self.state.step, "exit", why)
         self.emit(Exit(reason, self.state.step))
         self.state = evolve(

@@ -141,7 +141,10 @@ def after(start: datetime, duration: timedelta, zone: zoneinfo.ZoneInfo) -> date
     """
     start = utc(start)
     if duration and duration % _DAY == timedelta(0):
-        return localize(wall(start, zone) + duration, zone)
+        moved = start.astimezone(zone) + duration  # the local calendar moves, fold 0
+        if moved.utcoffset() == moved.replace(fold=1).utcoffset():
+            return moved.astimezone(UTC)  # a wall time that names one instant (almost always)
+        return localize(moved, zone)  # in a DST gap or overlap
     return start + duration
 
 

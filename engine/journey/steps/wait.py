@@ -82,32 +82,46 @@ class WaitStep(StepBase):
             wake = ctx.state.wake_at
             if wake is None or ctx.now >= wake:
                 return Advance(self.next, why="wait is over", what="wake")
-            return Hold(wake, f"waiting until {_show(wake, ctx)}")
-        target, what = self._target(ctx)
+            return Hold(wake, lambda: f"waiting until {_show(wake, ctx)}")
+        target = self._target(ctx)
         if target is None or (self.until is not None and target < ctx.now):
-            why = f"{what} is missing" if target is None else f"{what} is already past"
+            why = (
+                f"{self._what()} is missing"
+                if target is None
+                else f"{self._what()} is already past"
+            )
             if self.if_past not in (None, "continue"):
                 return Advance(self.if_past, why=f"{why}: if_past → {self.if_past}", what="if_past")
             return Advance(self.next, why=f"{why}: continue", what="if_past")
         if self.align is not None:
             target = schedule.align(target, ctx.zone, self.align.at, self.align.days)
         if target <= ctx.now:
-            return Advance(self.next, why=f"{what} reached", what="wake")
-        return Hold(target, f"{what}: until {_show(target, ctx)}")
+            return Advance(self.next, why=lambda: f"{self._what()} reached", what="wake")
+        wake_at = target
+        return Hold(wake_at, lambda: f"{self._what()}: until {_show(wake_at, ctx)}")
 
-    def _target(self, ctx: PlanContext) -> tuple[datetime | None, str]:
+    def _target(self, ctx: PlanContext) -> datetime | None:
+        """When the wait ends, before alignment (None: the attribute is not a date)."""
         if self.duration is not None:
-            wake = schedule.after(ctx.now, self.duration, ctx.zone)
-            return wake, f"wait {format_duration(self.duration)}"
+            return schedule.after(ctx.now, self.duration, ctx.zone)
         if isinstance(self.until, UntilAttribute):
             until = self.until
             value = lookup(ctx.contact.attributes, until.attribute)
-            moment = schedule.date_anchor(value, until.offset, until.at, ctx.zone)
-            offset = f" {format_duration(until.offset)}" if until.offset else ""
-            return moment, f"'{until.attribute}'{offset}"
+            return schedule.date_anchor(value, until.offset, until.at, ctx.zone)
         if self.until is not None:
-            return schedule.instant(self.until, ctx.zone), f"until {self.until.isoformat()}"
-        return None, "a wait without duration or until"
+            return schedule.instant(self.until, ctx.zone)
+        return None
+
+    def _what(self) -> str:
+        """The wait in words, for a plan's trace."""
+        if self.duration is not None:
+            return f"wait {format_duration(self.duration)}"
+        if isinstance(self.until, UntilAttribute):
+            offset = f" {format_duration(self.until.offset)}" if self.until.offset else ""
+            return f"'{self.until.attribute}'{offset}"
+        if self.until is not None:
+            return f"until {self.until.isoformat()}"
+        return "a wait without duration or until"
 
 
 def _show(moment: datetime, ctx: PlanContext) -> str:

@@ -64,5 +64,24 @@ def test_evolve_refuses_an_unknown_field_and_a_class_it_cannot_copy():
         a: int
         b: int
 
-    with pytest.raises(TypeError, match="frozen slotted"):
+    with pytest.raises(TypeError, match="frozen dataclasses"):
         evolve(Mutable(1, 2), a=3)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Slotted:
+    name: str
+    count: int = 0
+    tags: frozenset[str] = frozenset()
+
+
+@given(st.text(max_size=4), st.integers(0, 9), st.frozensets(st.text(max_size=3), max_size=2))
+def test_evolve_copies_a_slotted_class_as_replace_does(name, count, tags):
+    original = Slotted("山田", 1, frozenset({"見込み客"}))
+    changes = {"name": name, "count": count, "tags": tags}
+    for keys in (("name",), ("count", "tags"), ()):
+        wanted = {k: changes[k] for k in keys}
+        assert evolve(original, **wanted) == dataclasses.replace(original, **wanted)
+    assert original == Slotted("山田", 1, frozenset({"見込み客"}))
+    with pytest.raises(TypeError, match="nmae"):
+        evolve(original, nmae="x")

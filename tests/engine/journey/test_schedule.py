@@ -284,6 +284,42 @@ def test_after(start: str, duration: timedelta, zone: ZoneInfo, expected: str) -
     assert schedule.after(z(start), duration, zone) == z(expected)
 
 
+@settings(max_examples=500)
+@given(
+    st.datetimes(
+        min_value=datetime(2020, 1, 1), max_value=datetime(2035, 1, 1), timezones=st.just(UTC)
+    ).map(lambda moment: moment.replace(second=0, microsecond=0)),
+    st.sampled_from([1, 2, 7, 30, 365, -1]).map(lambda days: timedelta(days=days)),
+    st.sampled_from([*ZONES, ZoneInfo("Australia/Lord_Howe"), ZoneInfo("Europe/Dublin")]),
+)
+def test_after_whole_days_is_the_local_calendar_moved_then_localized(
+    start: datetime, duration: timedelta, zone: ZoneInfo
+) -> None:
+    """The shortcut for a wall time naming one instant agrees with the definition everywhere,
+    including starts whose new day falls in a DST gap or overlap (half-hour DST included)."""
+    expected = schedule.localize(schedule.wall(start, zone) + duration, zone)
+
+    moved = schedule.after(start, duration, zone)
+
+    assert moved == expected
+    assert moved.tzinfo == UTC
+
+
+@pytest.mark.parametrize(
+    ("start", "zone", "expected"),
+    [
+        # the day after lands in the fall-back overlap: the first of the two 01:30s
+        ("2026-10-31T01:30-04:00", NY, "2026-11-01T01:30-04:00"),
+        # ... and from the second 01:30 too
+        ("2026-11-01T01:30-05:00", NY, "2026-11-02T01:30-05:00"),
+        # the day after lands in the spring-forward gap: the first instant after it
+        ("2026-03-07T02:30-05:00", NY, "2026-03-08T03:00-04:00"),
+    ],
+)
+def test_after_a_day_into_a_dst_gap_or_overlap(start: str, zone: ZoneInfo, expected: str) -> None:
+    assert schedule.after(z(start), timedelta(days=1), zone) == z(expected)
+
+
 @pytest.mark.parametrize(
     ("value", "offset", "at", "zone", "expected"),
     [
