@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -159,9 +159,8 @@ def _batch_needs(session: Session, journeys: CompiledJourneys, due: list[Claimed
     return needs
 
 
-@dataclass(frozen=True, slots=True)
-class Claimed:
-    """A claimed enrollment, as the planner needs it."""
+class Claimed(NamedTuple):
+    """A claimed enrollment, as the planner needs it (a tuple: a batch makes one per row)."""
 
     id: int
     contact_id: int
@@ -198,7 +197,7 @@ def _claim(session: Session, ids: list[int], *, now: datetime) -> list[Claimed]:
         found = session.execute(
             update(table).where(*live).values(updated_at=now).returning(*columns)
         )
-    return [Claimed(*row) for row in found]
+    return list(map(Claimed._make, found))
 
 
 def _store(

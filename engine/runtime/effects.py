@@ -194,6 +194,7 @@ class Effects:
             {"enrollment_id": "bigint", "step": "text", "attempt": "int"},
             constants={"status": "done", "started_at": self.now, "finished_at": self.now},
             ignore_conflicts=True,
+            conflicts_rare=True,  # the batch's claim already keeps a step from running twice
         )
         self._write_messages()
         if self._handoffs:

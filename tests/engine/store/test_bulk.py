@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import insert, select
+import pytest
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from engine.events.service import EVENT_KINDS
 from engine.store.bulk import among, insert_new_rows, insert_rows, update_by_id
@@ -101,6 +103,57 @@ def test_insert_rows_fills_constants_and_skips_conflicts_when_asked(database):
         (second, "VIP", NOW),
         (first, "VIP", NOW + timedelta(days=1)),
     }
+
+
+def test_rare_conflicts_are_skipped_and_the_transaction_goes_on(database):
+    """``conflicts_rare``: a refused row falls back to skipping it; the rest of the batch and
+    of the transaction land, and a batch with no conflict lands by the plain insert."""
+    kinds = {"contact_id": "bigint", "tag": "text"}
+    with database.unit_of_work() as session:
+        first, second = contacts(session, 2)
+        table = table_of(ContactTag)
+        insert_rows(
+            session,
+            table,
+            [{"contact_id": first, "tag": "見込み客"}],
+            kinds,
+            constants={"added_at": NOW},
+            ignore_conflicts=True,
+            conflicts_rare=True,
+        )
+        insert_rows(
+            session,
+            table,
+            [{"contact_id": first, "tag": "見込み客"}, {"contact_id": second, "tag": "VIP"}],
+            kinds,
+            constants={"added_at": NOW + timedelta(days=1)},
+            ignore_conflicts=True,
+            conflicts_rare=True,
+        )
+        session.execute(update(table_of(Contact)).values(last_name="鈴木"))
+    with database.sessions() as session:
+        tags = set(
+            session.execute(select(ContactTag.contact_id, ContactTag.tag, ContactTag.added_at))
+        )
+        names = set(session.scalars(select(Contact.last_name)))
+    assert tags == {(first, "見込み客", NOW), (second, "VIP", NOW + timedelta(days=1))}
+    assert names == {"鈴木"}
+
+
+def test_rare_conflicts_still_raise_any_other_refusal(database):
+    with database.sessions() as session:
+        [contact] = contacts(session, 1)
+        with pytest.raises(IntegrityError, match="tag"):
+            insert_rows(
+                session,
+                table_of(ContactTag),
+                [{"contact_id": contact, "tag": None}],
+                {"contact_id": "bigint", "tag": "text"},
+                constants={"added_at": NOW},
+                ignore_conflicts=True,
+                conflicts_rare=True,
+            )
+        session.rollback()
 
 
 def test_insert_new_rows_returns_only_what_landed_with_nested_documents_intact(database):
