@@ -12,7 +12,8 @@ and starts the next wait; afterwards every enrollment is checked to be there.
 The baseline is one bulk ``UPDATE`` of the same rows making the same change to the stored
 enrollment (step, status, wake time, step count, state document), on a fresh copy of the
 same data. On PostgreSQL both timed phases start after a ``CHECKPOINT`` (the benchmark
-connects as a superuser or a member of ``pg_checkpoint``). The ratio is what loading contacts, planning, the effects and the batching cost.
+connects as a superuser or a member of ``pg_checkpoint``). The ratio is what loading
+contacts, planning, the effects and the batching cost.
 
 Worker memory is each worker's peak resident set while stepping (``ru_maxrss``), against the
 same process's resident set once started and connected, before its first batch.
