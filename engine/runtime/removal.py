@@ -101,10 +101,11 @@ def remove_matching(
     """
     with database.sessions() as session:
         require_journey(session, journey_id)
-    removed: list[int] = []
+    removed = 0
 
     def remove(session: Session, ids: list[int]) -> None:
-        removed.extend(remove_contacts(session, journey_id, ids, now=now))
+        nonlocal removed  # a count: a segment of millions is never held as a list of ids
+        removed += len(remove_contacts(session, journey_id, ids, now=now))
 
     matched = in_matching_batches(database, condition, remove, now=now, progress=progress)
-    return len(removed), matched
+    return removed, matched

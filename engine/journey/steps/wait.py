@@ -97,7 +97,7 @@ class WaitStep(StepBase):
             target = schedule.align(target, ctx.zone, self.align.at, self.align.days)
         if target <= ctx.now:
             return Advance(self.next, why=lambda: f"{self._what()} reached", what="wake")
-        wake_at = target
+        wake_at = target  # a name the closure below sees as a datetime, never None
         return Hold(wake_at, lambda: f"{self._what()}: until {_show(wake_at, ctx)}")
 
     def _target(self, ctx: PlanContext) -> datetime | None:
